@@ -1,0 +1,341 @@
+package repo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandsnap/sandsnap/chunk"
+	"github.com/sandsnap/sandsnap/manifest"
+	"github.com/sandsnap/sandsnap/pack"
+)
+
+// BackupOptions control one backup.
+type BackupOptions struct {
+	Name string
+	// TTL sets the snapshot's expiry; 0 means it never expires.
+	TTL time.Duration
+	// Parent is an earlier snapshot of the same directory: files whose
+	// size and mtime match the parent's entry reuse its chunk list
+	// without being read.
+	Parent chunk.ID
+	// Excludes are glob patterns (path.Match syntax). A pattern without a
+	// slash matches an entry's name at any depth; one with a slash
+	// matches its path relative to the backup root.
+	Excludes []string
+	// SkipUnreadable records unreadable files in Stats.Skipped and leaves
+	// them out instead of failing the backup.
+	SkipUnreadable bool
+	// Progress, if set, is updated as files are processed.
+	Progress *Progress
+}
+
+// Backup snapshots dir into the repository and returns its handle. It
+// commits nothing unless every entry was saved (or, with SkipUnreadable,
+// reported in Stats.Skipped).
+func (r *Repository) Backup(ctx context.Context, dir string, opts BackupOptions) (Handle, error) {
+	start := time.Now()
+	if opts.Name != "" {
+		if err := manifest.ValidSnapshotName(opts.Name); err != nil {
+			return Handle{}, err
+		}
+	}
+	for _, p := range opts.Excludes {
+		if _, err := path.Match(p, ""); err != nil {
+			return Handle{}, fmt.Errorf("repo: exclude pattern %q: %w", p, err)
+		}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Handle{}, fmt.Errorf("repo: backup %s: %w", dir, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return Handle{}, fmt.Errorf("repo: backup source %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return Handle{}, fmt.Errorf("repo: backup source %s: %w", dir, ErrNotDir)
+	}
+	var parentTree chunk.ID
+	if !opts.Parent.IsZero() {
+		ps, err := r.Snapshot(ctx, opts.Parent)
+		if err != nil {
+			return Handle{}, fmt.Errorf("repo: parent: %w", err)
+		}
+		parentTree = ps.Tree
+	}
+
+	b := newBackup(r, abs, opts)
+	root, err := b.run(ctx, parentTree)
+	if err != nil {
+		return Handle{}, err
+	}
+	return b.commit(ctx, root, start)
+}
+
+// backup is the state of one running backup.
+type backup struct {
+	r    *Repository
+	root string
+	opts BackupOptions
+
+	jobs    chan *fileJob
+	uploads chan pack.Packed
+
+	treeMu sync.Mutex // guards treeW
+	treeW  *pack.Writer
+	// dirWG counts the goroutines that save directory trees; uploads is
+	// closed only after they are all done, because they ship tree packs.
+	dirWG sync.WaitGroup
+
+	mu      sync.Mutex // guards the fields below
+	added   map[chunk.ID]struct{}
+	entries []pack.Entry
+	skipped []string
+	changed []string
+
+	files, dirs, symlinks, other, bytes atomic.Uint64
+	filesRead, bytesRead, filesReused   atomic.Uint64
+	blobsNew, bytesNew                  atomic.Uint64
+	packs, uploaded                     atomic.Uint64
+}
+
+func newBackup(r *Repository, root string, opts BackupOptions) *backup {
+	return &backup{
+		r: r, root: root, opts: opts,
+		jobs:    make(chan *fileJob, 64),
+		uploads: make(chan pack.Packed),
+		treeW:   r.newPackWriter(),
+		added:   make(map[chunk.ID]struct{}),
+	}
+}
+
+func (r *Repository) newPackWriter() *pack.Writer {
+	return pack.NewWriter(r.enc, pack.Options{FrameSize: r.cfg.FrameSize})
+}
+
+// fileJob asks a worker to read one file into node.
+type fileJob struct {
+	abs  string
+	rel  string
+	node *manifest.Node
+	st   *unix.Stat_t
+	done func(error)
+}
+
+// future is the eventual ID of a directory's tree.
+type future struct {
+	done chan struct{}
+	id   chunk.ID
+	err  error
+}
+
+func (f *future) wait(ctx context.Context) (chunk.ID, error) {
+	select {
+	case <-f.done:
+		return f.id, f.err
+	case <-ctx.Done():
+		return chunk.ID{}, ctx.Err()
+	}
+}
+
+// run walks the tree, reads files on worker goroutines and uploads packs,
+// and returns the root tree's ID once every pack is stored.
+func (b *backup) run(ctx context.Context, parentTree chunk.ID) (chunk.ID, error) {
+	g, ctx := errgroup.WithContext(ctx)
+	var workers sync.WaitGroup
+	for range b.r.opts.Workers {
+		workers.Add(1)
+		g.Go(func() error {
+			defer workers.Done()
+			return b.worker(ctx)
+		})
+	}
+	var uploaders sync.WaitGroup
+	for range b.r.opts.Uploads {
+		uploaders.Add(1)
+		g.Go(func() error {
+			defer uploaders.Done()
+			return b.uploader(ctx)
+		})
+	}
+	var rootID chunk.ID
+	g.Go(func() error {
+		defer func() {
+			workers.Wait()
+			b.dirWG.Wait()
+			close(b.uploads)
+		}()
+		// closeJobs lets the workers drain once every job is queued.
+		var once sync.Once
+		closeJobs := func() { once.Do(func() { close(b.jobs) }) }
+		defer closeJobs()
+		var pt *manifest.Tree
+		if !parentTree.IsZero() {
+			t, err := b.r.loadTree(ctx, parentTree)
+			if err != nil {
+				return fmt.Errorf("repo: parent tree: %w", err)
+			}
+			pt = t
+		}
+		f := b.walkDir(ctx, b.root, "", pt)
+		closeJobs()
+		id, err := f.wait(ctx)
+		if err != nil {
+			return err
+		}
+		workers.Wait()
+		if err := b.flushTrees(ctx); err != nil {
+			return err
+		}
+		rootID = id
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return chunk.ID{}, err
+	}
+	return rootID, nil
+}
+
+// walkDir lists dir, queues its files, recurses into its subdirectories
+// and returns at once; a goroutine saves the directory's tree when all of
+// its children are done, so the walk never waits for reads.
+func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.Tree) *future {
+	f := &future{done: make(chan struct{})}
+	fail := func(err error) *future {
+		f.err = err
+		close(f.done)
+		return f
+	}
+	ents, err := readDirNames(abs)
+	if err != nil {
+		return fail(fmt.Errorf("repo: read directory %s: %w", abs, err))
+	}
+	nodes := make([]manifest.Node, 0, len(ents))
+	type sub struct {
+		i int
+		f *future
+	}
+	var subs []sub
+	var pending sync.WaitGroup
+	var firstErr error
+	var errMu sync.Mutex
+	setErr := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+	}
+	for _, name := range ents {
+		crel := path.Join(rel, name)
+		if b.excluded(crel, name) {
+			continue
+		}
+		cabs := filepath.Join(abs, name)
+		var st unix.Stat_t
+		if err := unix.Lstat(cabs, &st); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue // removed since the listing: not part of this snapshot
+			}
+			if b.skip(crel, err) {
+				continue
+			}
+			return fail(fmt.Errorf("repo: lstat %s: %w", cabs, err))
+		}
+		n, ok, err := b.nodeOf(cabs, crel, name, &st)
+		if err != nil {
+			if b.skip(crel, err) {
+				continue
+			}
+			return fail(err)
+		}
+		if !ok {
+			continue
+		}
+		var pn *manifest.Node
+		if parent != nil {
+			pn = findNode(parent, name)
+		}
+		nodes = append(nodes, n)
+		i := len(nodes) - 1
+		switch n.Type {
+		case manifest.TypeDir:
+			var pt *manifest.Tree
+			if pn != nil && pn.Type == manifest.TypeDir {
+				if t, err := b.r.loadTree(ctx, pn.Subtree); err == nil {
+					pt = t
+				} else {
+					b.r.opts.Logf("parent tree of %s unreadable, reading everything: %v", crel, err)
+				}
+			}
+			subs = append(subs, sub{i, b.walkDir(ctx, cabs, crel, pt)})
+		case manifest.TypeFile:
+			b.files.Add(1)
+			b.bytes.Add(uint64(st.Size))
+			if b.opts.Progress != nil {
+				b.opts.Progress.TotalFiles.Add(1)
+				b.opts.Progress.TotalBytes.Add(st.Size)
+			}
+			if b.reuse(&nodes[i], pn) {
+				b.filesReused.Add(1)
+				b.progress(st.Size)
+				continue
+			}
+			// nodes has the capacity of ents and never reallocates, so the
+			// pointer stays valid while the worker fills the node in.
+			pending.Add(1)
+			job := &fileJob{abs: cabs, rel: crel, st: &st, node: &nodes[i], done: func(err error) {
+				if err != nil {
+					setErr(err)
+				}
+				pending.Done()
+			}}
+			select {
+			case b.jobs <- job:
+			case <-ctx.Done():
+				pending.Done()
+				return fail(ctx.Err())
+			}
+		}
+	}
+	b.dirWG.Add(1)
+	go func() {
+		defer b.dirWG.Done()
+		defer close(f.done)
+		pending.Wait()
+		for _, s := range subs {
+			if s.f == nil {
+				continue
+			}
+			id, err := s.f.wait(ctx)
+			if err != nil {
+				setErr(err)
+				continue
+			}
+			nodes[s.i].Subtree = id
+		}
+		if firstErr != nil {
+			f.err = firstErr
+			return
+		}
+		// Files skipped while being read (SkipUnreadable) are dropped.
+		kept := nodes[:0]
+		for _, n := range nodes {
+			if n.Type != 0 {
+				kept = append(kept, n)
+			}
+		}
+		f.id, f.err = b.saveTree(ctx, &manifest.Tree{Nodes: kept})
+	}()
+	return f
+}

@@ -1,0 +1,183 @@
+package repo
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/pkg/xattr"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandsnap/sandsnap/manifest"
+)
+
+// readDirNames lists a directory's entry names in byte order (the order
+// trees are sorted in).
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// excluded reports whether an entry matches an exclude pattern.
+func (b *backup) excluded(rel, name string) bool {
+	for _, p := range b.opts.Excludes {
+		subject := name
+		if strings.Contains(p, "/") {
+			subject = rel
+		}
+		if ok, _ := path.Match(strings.TrimPrefix(p, "/"), subject); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// skip records an unreadable entry and reports whether the backup goes on
+// without it.
+func (b *backup) skip(rel string, err error) bool {
+	if !b.opts.SkipUnreadable {
+		return false
+	}
+	b.mu.Lock()
+	b.skipped = append(b.skipped, fmt.Sprintf("%s: %v", rel, err))
+	b.mu.Unlock()
+	return true
+}
+
+func (b *backup) progress(n int64) {
+	if b.opts.Progress != nil {
+		b.opts.Progress.Files.Add(1)
+		b.opts.Progress.Bytes.Add(n)
+	}
+}
+
+// nodeOf builds the metadata of one entry. ok is false for entries that
+// are not stored (sockets, devices), which are reported in Skipped.
+func (b *backup) nodeOf(abs, rel, name string, st *unix.Stat_t) (manifest.Node, bool, error) {
+	n := manifest.Node{
+		Name:    name,
+		Mode:    st.Mode & 07777,
+		UID:     st.Uid,
+		GID:     st.Gid,
+		MtimeNs: st.Mtim.Nano(),
+	}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		n.Type = manifest.TypeFile
+		n.Size = uint64(st.Size)
+		if st.Nlink > 1 {
+			n.LinkID = st.Ino
+		}
+	case unix.S_IFDIR:
+		n.Type = manifest.TypeDir
+		b.dirs.Add(1)
+	case unix.S_IFLNK:
+		n.Type = manifest.TypeSymlink
+		target, err := os.Readlink(abs)
+		if err != nil {
+			return n, false, fmt.Errorf("repo: readlink %s: %w", abs, err)
+		}
+		n.Target = target
+		b.symlinks.Add(1)
+	case unix.S_IFIFO:
+		n.Type = manifest.TypeFIFO
+		b.other.Add(1)
+	default:
+		b.mu.Lock()
+		b.skipped = append(b.skipped, fmt.Sprintf("%s: %s not supported, skipped", rel, kindName(st.Mode)))
+		b.mu.Unlock()
+		return n, false, nil
+	}
+	if err := manifest.ValidName(name); err != nil {
+		return n, false, fmt.Errorf("repo: %s: %w", abs, err)
+	}
+	xs, err := readXattrs(abs)
+	if err != nil {
+		return n, false, err
+	}
+	n.Xattrs = xs
+	return n, true, nil
+}
+
+func kindName(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	}
+	return fmt.Sprintf("file type %#o", mode&unix.S_IFMT)
+}
+
+// readXattrs returns an entry's user.* extended attributes, sorted. Other
+// namespaces (security.*, trusted.*, system.*) belong to the host, not the
+// sandbox's content.
+func readXattrs(abs string) ([]manifest.Xattr, error) {
+	names, err := xattr.LList(abs)
+	if err != nil {
+		if unsupported(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("repo: list xattrs of %s: %w", abs, err)
+	}
+	var out []manifest.Xattr
+	for _, name := range names {
+		if !strings.HasPrefix(name, "user.") {
+			continue
+		}
+		v, err := xattr.LGet(abs, name)
+		if err != nil {
+			if unsupported(err) || errors.Is(err, xattr.ENOATTR) {
+				continue
+			}
+			return nil, fmt.Errorf("repo: read xattr %s of %s: %w", name, abs, err)
+		}
+		out = append(out, manifest.Xattr{Name: name, Value: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func unsupported(err error) bool {
+	return errors.Is(err, syscall.ENOTSUP) || errors.Is(err, syscall.EOPNOTSUPP)
+}
+
+// findNode returns the entry called name in t, or nil.
+func findNode(t *manifest.Tree, name string) *manifest.Node {
+	i := sort.Search(len(t.Nodes), func(i int) bool { return t.Nodes[i].Name >= name })
+	if i < len(t.Nodes) && t.Nodes[i].Name == name {
+		return &t.Nodes[i]
+	}
+	return nil
+}
+
+// reuse fills n's content from the parent's entry pn when the file looks
+// unchanged (same size and mtime to the nanosecond) and every chunk is
+// still in the repository.
+func (b *backup) reuse(n, pn *manifest.Node) bool {
+	if pn == nil || pn.Type != manifest.TypeFile || pn.Size != n.Size || pn.MtimeNs != n.MtimeNs {
+		return false
+	}
+	for _, id := range pn.Content {
+		if !b.r.idx.has(id) {
+			return false
+		}
+	}
+	n.Content = pn.Content
+	return true
+}

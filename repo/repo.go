@@ -1,0 +1,233 @@
+package repo
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/sandsnap/sandsnap/chunk"
+	"github.com/sandsnap/sandsnap/pack"
+	"github.com/sandsnap/sandsnap/store"
+)
+
+// FormatVersion is the repository layout version written into config.
+const FormatVersion = 1
+
+// Object name prefixes.
+const (
+	configName     = "config"
+	packPrefix     = "packs/"
+	indexPrefix    = "index/"
+	snapshotPrefix = "snapshots/"
+)
+
+// Default sizes. Data packs of 16 MiB fit one PUT (no multipart: a
+// multipart upload of N parts costs N+2 requests on R2) and are large
+// enough that a restore of a node_modules tree needs few GETs.
+const (
+	DefaultDataPackSize = 16 << 20
+	DefaultTreePackSize = 4 << 20
+	DefaultFrameSize    = 128 << 10
+)
+
+// Config is the repository's config object, written once at init.
+type Config struct {
+	Version      int          `json:"version"`
+	ID           string       `json:"id"`
+	Chunker      chunk.Params `json:"chunker"`
+	DataPackSize int          `json:"data_pack_size"`
+	TreePackSize int          `json:"tree_pack_size"`
+	FrameSize    int          `json:"frame_size"`
+	Created      time.Time    `json:"created"`
+}
+
+func (c Config) validate() error {
+	if c.Version > FormatVersion || c.Version < 1 {
+		return fmt.Errorf("%w: config says version %d, this sandsnap reads %d", ErrVersion, c.Version, FormatVersion)
+	}
+	if err := c.Chunker.Validate(); err != nil {
+		return fmt.Errorf("repo: config: %w", err)
+	}
+	if c.DataPackSize < 1<<20 || c.DataPackSize > 1<<30 || c.TreePackSize < 64<<10 || c.TreePackSize > 1<<30 ||
+		c.FrameSize < 4<<10 || c.FrameSize > 16<<20 {
+		return fmt.Errorf("repo: config: pack sizes out of range (data %d, tree %d, frame %d)", c.DataPackSize, c.TreePackSize, c.FrameSize)
+	}
+	return nil
+}
+
+// Options configure an open Repository.
+type Options struct {
+	// Logf receives warnings and debug lines; nil discards them.
+	Logf func(format string, args ...any)
+	// Workers is the number of goroutines that read, chunk, hash and
+	// compress (default GOMAXPROCS).
+	Workers int
+	// Uploads is the number of concurrent pack uploads and range
+	// downloads (default 4).
+	Uploads int
+	// Now is the clock for created/expires stamps (default time.Now).
+	Now func() time.Time
+	// Host names the writer in snapshots (default os.Hostname).
+	Host string
+}
+
+func (o *Options) fill() {
+	if o.Logf == nil {
+		o.Logf = func(string, ...any) {}
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Uploads <= 0 {
+		o.Uploads = 4
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Host == "" {
+		o.Host, _ = os.Hostname()
+	}
+}
+
+// Repository is an open repository. Its methods are safe for concurrent
+// use.
+type Repository struct {
+	st   store.Store
+	cfg  Config
+	opts Options
+	enc  *zstd.Encoder // shared; used only through EncodeAll
+	dec  *zstd.Decoder // shared; used only through DecodeAll
+	idx  *index
+	tc   *treeCache
+
+	// readHook, when set by a test, wraps the reader of each file a
+	// backup reads: the one seam for injecting read errors and changes
+	// while a file is read, which are hard to cause for real as root.
+	readHook func(path string, r io.Reader) io.Reader
+}
+
+// InitOptions choose a new repository's parameters; zero fields take the
+// defaults.
+type InitOptions struct {
+	Chunker      *chunk.Params
+	DataPackSize int
+	TreePackSize int
+	FrameSize    int
+}
+
+// Init creates a repository in st and opens it. It fails with an error
+// wrapping store.ErrExists if st already holds one.
+func Init(ctx context.Context, st store.Store, init InitOptions, opts Options) (*Repository, error) {
+	opts.fill()
+	cfg := Config{
+		Version:      FormatVersion,
+		DataPackSize: orDefault(init.DataPackSize, DefaultDataPackSize),
+		TreePackSize: orDefault(init.TreePackSize, DefaultTreePackSize),
+		FrameSize:    orDefault(init.FrameSize, DefaultFrameSize),
+		Created:      opts.Now().UTC(),
+	}
+	if init.Chunker != nil {
+		cfg.Chunker = *init.Chunker
+	} else {
+		p, err := chunk.NewParams()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Chunker = p
+	}
+	var rid [16]byte
+	if _, err := rand.Read(rid[:]); err != nil {
+		return nil, fmt.Errorf("repo: init: %w", err)
+	}
+	cfg.ID = hex.EncodeToString(rid[:])
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Save(ctx, configName, data, store.SaveOptions{IfNoneMatch: true}); err != nil {
+		return nil, fmt.Errorf("repo: init: write %s: %w", configName, err)
+	}
+	return newRepository(ctx, st, cfg, opts)
+}
+
+// Open opens the repository in st, reading its config and index. It fails
+// with ErrNoRepository when st holds none and ErrVersion when a newer
+// sandsnap wrote it.
+func Open(ctx context.Context, st store.Store, opts Options) (*Repository, error) {
+	opts.fill()
+	data, err := store.LoadAll(ctx, st, configName, 0, 0)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("%w (no %s object)", ErrNoRepository, configName)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("repo: read %s: %w", configName, err)
+	}
+	var cfg Config
+	if err := json.Unmarshal(data, &cfg); err != nil {
+		return nil, fmt.Errorf("%w: %s is not a sandsnap config: %v", ErrNoRepository, configName, err)
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return newRepository(ctx, st, cfg, opts)
+}
+
+// OpenOrInit opens the repository in st, creating it first when there is
+// none (a concurrent creator wins cleanly: its config is used).
+func OpenOrInit(ctx context.Context, st store.Store, opts Options) (*Repository, error) {
+	r, err := Open(ctx, st, opts)
+	if !errors.Is(err, ErrNoRepository) {
+		return r, err
+	}
+	r, err = Init(ctx, st, InitOptions{}, opts)
+	if errors.Is(err, store.ErrExists) {
+		return Open(ctx, st, opts)
+	}
+	return r, err
+}
+
+func newRepository(ctx context.Context, st store.Store, cfg Config, opts Options) (*Repository, error) {
+	enc, err := pack.NewEncoder()
+	if err != nil {
+		return nil, err
+	}
+	dec, err := pack.NewDecoder()
+	if err != nil {
+		return nil, err
+	}
+	r := &Repository{st: st, cfg: cfg, opts: opts, enc: enc, dec: dec, idx: newIndex()}
+	r.tc = newTreeCache(r)
+	if err := r.idx.load(ctx, st); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Config returns the repository's config.
+func (r *Repository) Config() Config { return r.cfg }
+
+// Store returns the store the repository lives in.
+func (r *Repository) Store() store.Store { return r.st }
+
+func orDefault(v, d int) int {
+	if v == 0 {
+		return d
+	}
+	return v
+}
+
+func packName(id chunk.ID) string {
+	s := id.String()
+	return packPrefix + s[:2] + "/" + s
+}

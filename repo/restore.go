@@ -1,0 +1,269 @@
+package repo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandsnap/sandsnap/chunk"
+)
+
+// RestoreOptions control one restore.
+type RestoreOptions struct {
+	// Progress, if set, is updated with atomic adds as files are written
+	// or found unchanged (Files, Bytes) and once the plan is known
+	// (TotalFiles, TotalBytes).
+	Progress *Progress
+}
+
+// RestoreStats describe one restore. Files, Dirs, Symlinks, Other and
+// Bytes count the snapshot (every hard-link name counts as a file, and its
+// size in Bytes). The rest count what the restore did.
+type RestoreStats struct {
+	Files    uint64 `json:"files"`
+	Dirs     uint64 `json:"dirs"`
+	Symlinks uint64 `json:"symlinks"`
+	Other    uint64 `json:"other"`
+	Bytes    uint64 `json:"bytes"`
+
+	// FilesWritten counts files whose content was written (new or
+	// replaced), BytesWritten their bytes (holes included).
+	FilesWritten uint64 `json:"files_written"`
+	BytesWritten uint64 `json:"bytes_written"`
+	// FilesUnchanged counts files already present with the right content
+	// (and hard-link names already linked right): only their metadata was
+	// set.
+	FilesUnchanged uint64 `json:"files_unchanged"`
+	// Removed counts the entries deleted from the target because the
+	// snapshot lacks them or holds another type or symlink target there;
+	// each entry inside a removed directory counts too.
+	Removed uint64 `json:"removed"`
+	// PacksFetched counts the range reads (GET requests) of the data
+	// phase, BytesFetched the bytes they downloaded.
+	PacksFetched uint64  `json:"packs_fetched"`
+	BytesFetched uint64  `json:"bytes_fetched"`
+	Seconds      float64 `json:"seconds"`
+}
+
+// Restore makes dir identical to snapshot id and reports what it did.
+//
+// The snapshot and every tree are loaded and checked first, so a snapshot
+// that is expired (ErrExpired), names a path that could escape dir
+// (ErrUnsafePath) or lacks a blob (ErrBlobNotFound) is refused before
+// anything is written. dir is created if missing and must otherwise be a
+// directory (ErrNotDir); it is resolved once, and nothing below it is ever
+// followed through a symlink: every operation is relative to a directory
+// descriptor opened without following links. An existing dir is restored
+// in place: entries the snapshot lacks are removed, entries of the wrong
+// type replaced, files whose size, mtime and chunk IDs match are kept, and
+// changed files are written to a temporary name and renamed over the old
+// one. The root's own mode, owner and mtime are left as they are.
+//
+// A corrupt, truncated or missing pack fails the restore with an error
+// that names the pack and a file that needed it; dir may then hold a
+// partial restore, and nothing outside dir has been touched.
+func (r *Repository) Restore(ctx context.Context, id chunk.ID, dir string, opts RestoreOptions) (RestoreStats, error) {
+	start := time.Now()
+	snap, err := r.Snapshot(ctx, id)
+	if err != nil {
+		return RestoreStats{}, err
+	}
+	if snap.Expires != nil && !r.opts.Now().Before(*snap.Expires) {
+		return RestoreStats{}, fmt.Errorf("%w: snapshot %s expired at %s", ErrExpired, id, snap.Expires.UTC().Format(time.RFC3339))
+	}
+	x := newRestorer(r, opts)
+	if err := x.plan(ctx, snap.Tree); err != nil {
+		return x.stats(start), fmt.Errorf("repo: restore %s: %w", id.Str(), err)
+	}
+	root, err := openTarget(dir)
+	if err != nil {
+		return x.stats(start), err
+	}
+	defer unix.Close(root)
+	x.root = root
+	x.target = dir
+	if err := x.run(ctx); err != nil {
+		x.cleanup()
+		return x.stats(start), fmt.Errorf("repo: restore %s to %s: %w", id.Str(), dir, err)
+	}
+	return x.stats(start), nil
+}
+
+// openTarget creates dir if needed and opens it. dir itself may be a
+// symlink given by the user: it is resolved here, once.
+func openTarget(dir string) (int, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return -1, fmt.Errorf("repo: restore target %s: %w", dir, err)
+	}
+	fi, err := os.Stat(abs)
+	switch {
+	case os.IsNotExist(err):
+		if err := os.MkdirAll(abs, 0o755); err != nil {
+			return -1, fmt.Errorf("repo: restore target: %w", err)
+		}
+	case err != nil:
+		return -1, fmt.Errorf("repo: restore target: %w", err)
+	case !fi.IsDir():
+		return -1, fmt.Errorf("repo: restore target %s: %w", dir, ErrNotDir)
+	}
+	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if err == unix.ENOTDIR {
+			return -1, fmt.Errorf("repo: restore target %s: %w", dir, ErrNotDir)
+		}
+		return -1, fmt.Errorf("repo: open restore target %s: %w", dir, err)
+	}
+	return fd, nil
+}
+
+// restorer is the state of one running restore.
+type restorer struct {
+	r       *Repository
+	opts    RestoreOptions
+	root    int    // descriptor of the target directory
+	target  string // the target as the caller named it, for messages
+	asRoot  bool   // owners can be set
+	workers int    // goroutines for the filesystem passes
+
+	// The plan, built before anything is written and read-only after,
+	// except for the per-file state that rfile guards.
+	dirs  []*rdir  // breadth first: parents before children, depth ascending
+	files []*rfile // every regular-file name, in plan order
+
+	chunkers sync.Pool // *chunk.Chunker, for the unchanged-file check
+	bufs     sync.Pool // *[]byte, stored frames in flight
+
+	noOpenat2 atomic.Bool // the kernel lacks openat2
+	openFiles atomic.Int64
+
+	nFiles, nDirs, nSymlinks, nOther, nBytes uint64 // the snapshot's counts
+
+	filesWritten, bytesWritten, filesUnchanged, removed atomic.Uint64
+	packsFetched, bytesFetched                          atomic.Uint64
+}
+
+func newRestorer(r *Repository, opts RestoreOptions) *restorer {
+	x := &restorer{
+		r: r, opts: opts, root: -1,
+		asRoot:  os.Geteuid() == 0,
+		workers: max(4, 2*r.opts.Workers),
+	}
+	x.chunkers.New = func() any { return chunk.NewChunker(r.cfg.Chunker) }
+	return x
+}
+
+func (x *restorer) stats(start time.Time) RestoreStats {
+	return RestoreStats{
+		Files: x.nFiles, Dirs: x.nDirs, Symlinks: x.nSymlinks, Other: x.nOther, Bytes: x.nBytes,
+		FilesWritten:   x.filesWritten.Load(),
+		BytesWritten:   x.bytesWritten.Load(),
+		FilesUnchanged: x.filesUnchanged.Load(),
+		Removed:        x.removed.Load(),
+		PacksFetched:   x.packsFetched.Load(),
+		BytesFetched:   x.bytesFetched.Load(),
+		Seconds:        time.Since(start).Seconds(),
+	}
+}
+
+// run executes the plan in four passes: structure (top-down: remove,
+// create, check unchanged files), data (fetch packs, write files), links
+// (hard links to files that now exist) and metadata (bottom-up: renames,
+// owners, xattrs, modes, mtimes, directories after their contents).
+func (x *restorer) run(ctx context.Context) error {
+	if err := x.structure(ctx); err != nil {
+		return err
+	}
+	if err := x.data(ctx); err != nil {
+		return err
+	}
+	if err := x.links(ctx); err != nil {
+		return err
+	}
+	return x.metadata(ctx)
+}
+
+// progressFile reports one file done with n bytes.
+func (x *restorer) progressFile(n int64) {
+	if p := x.opts.Progress; p != nil {
+		p.Files.Add(1)
+		p.Bytes.Add(n)
+	}
+}
+
+func (x *restorer) progressBytes(n int64) {
+	if p := x.opts.Progress; p != nil {
+		p.Bytes.Add(n)
+	}
+}
+
+// structure walks the plan top-down, several directories at a time: each
+// directory's descriptor is opened by its parent without following links
+// and handed to a goroutine (or processed inline when the pool is busy).
+func (x *restorer) structure(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(x.workers)
+	fd, err := unix.Openat(x.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", x.target, err)
+	}
+	g.Go(func() error { return x.prepareDir(gctx, g, fd, x.dirs[0]) })
+	return g.Wait()
+}
+
+// metadata sets every entry's metadata, deepest directories first, so
+// that nothing written later disturbs a directory's mtime or needs write
+// access to a directory that has just become read-only.
+func (x *restorer) metadata(ctx context.Context) error {
+	for end := len(x.dirs); end > 0; {
+		depth := x.dirs[end-1].depth
+		begin := end
+		for begin > 0 && x.dirs[begin-1].depth == depth {
+			begin--
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(x.workers)
+		for _, d := range x.dirs[begin:end] {
+			g.Go(func() error {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				return x.finishDir(d)
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+		end = begin
+	}
+	return nil
+}
+
+// cleanup removes the temporary files of a failed restore; the old
+// versions they were to replace are still in place.
+func (x *restorer) cleanup() {
+	for _, f := range x.files {
+		f.mu.Lock()
+		if f.fd >= 0 {
+			unix.Close(f.fd)
+			f.fd = -1
+		}
+		f.mu.Unlock()
+		if f.tmp == "" {
+			continue
+		}
+		dfd, err := x.openBeneath(f.dir.rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err != nil {
+			continue
+		}
+		unix.Unlinkat(dfd, f.tmp, 0)
+		unix.Close(dfd)
+	}
+}

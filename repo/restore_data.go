@@ -1,0 +1,342 @@
+package repo
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"slices"
+	"sync/atomic"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sys/unix"
+
+	"github.com/sandsnap/sandsnap/chunk"
+	"github.com/sandsnap/sandsnap/pack"
+)
+
+// Range planning. Neighbouring frames of one pack are read with one range
+// request when the gap between them is small: downloading a gap costs far
+// less than a request (R2 bills per request, and each has a round trip), so
+// a full restore reads each pack with one GET. The range is streamed a
+// frame at a time, so its length does not bound memory; the cap only
+// limits what a retry has to download again.
+const (
+	maxRangeGap = 1 << 20
+	maxRange    = 64 << 20
+	// maxOpenFiles bounds the files kept open between writes of their
+	// chunks; above it a file is closed after each write.
+	maxOpenFiles = 256
+)
+
+// target is one place a blob is written to.
+type target struct {
+	f   *rfile
+	off int64
+}
+
+// blobNeed is a blob and everywhere it goes.
+type blobNeed struct {
+	e       pack.Entry
+	targets []target
+}
+
+// frameNeed is a frame of a pack and the needed blobs inside it.
+type frameNeed struct {
+	f     pack.Frame
+	blobs []*blobNeed
+}
+
+// packRange is one range read: consecutive frames of one pack.
+type packRange struct {
+	pack     chunk.ID
+	off, end uint32
+	frames   []frameNeed
+}
+
+// frameJob hands a frame's stored bytes from a fetcher to a writer.
+type frameJob struct {
+	rg     *packRange
+	fn     *frameNeed
+	stored *[]byte
+}
+
+// planData groups the blobs that the files to write need by pack and
+// frame, and merges neighbouring frames into ranges.
+func (x *restorer) planData() ([]*packRange, error) {
+	needs := make(map[chunk.ID]*blobNeed)
+	for _, f := range x.files {
+		if !f.write {
+			continue
+		}
+		var off int64
+		for _, id := range f.node.Content {
+			n, ok := needs[id]
+			if !ok {
+				e, found := x.r.idx.lookup(id)
+				if !found {
+					return nil, fmt.Errorf("%w: chunk %s of %q", ErrBlobNotFound, id.Str(), f.display())
+				}
+				n = &blobNeed{e: e}
+				needs[id] = n
+			}
+			n.targets = append(n.targets, target{f: f, off: off})
+			off += int64(n.e.Length)
+		}
+	}
+	byPack := make(map[chunk.ID][]*blobNeed)
+	for _, n := range needs {
+		byPack[n.e.Pack] = append(byPack[n.e.Pack], n)
+	}
+	var ranges []*packRange
+	for p, ns := range byPack {
+		slices.SortFunc(ns, func(a, b *blobNeed) int {
+			if c := cmp.Compare(a.e.Frame.Offset, b.e.Frame.Offset); c != 0 {
+				return c
+			}
+			if c := cmp.Compare(a.e.Frame.Length, b.e.Frame.Length); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.e.Offset, b.e.Offset)
+		})
+		var rg *packRange
+		for _, n := range ns {
+			fr := n.e.Frame
+			if rg != nil {
+				last := &rg.frames[len(rg.frames)-1]
+				if last.f == fr {
+					last.blobs = append(last.blobs, n)
+					continue
+				}
+				// Overlapping frames (an inconsistent index) are read
+				// separately rather than trusted to stream in order.
+				if fr.Offset < rg.end || fr.Offset-rg.end > maxRangeGap || fr.End()-rg.off > maxRange {
+					rg = nil
+				}
+			}
+			if rg == nil {
+				rg = &packRange{pack: p, off: fr.Offset, end: fr.Offset}
+				ranges = append(ranges, rg)
+			}
+			rg.frames = append(rg.frames, frameNeed{f: fr, blobs: []*blobNeed{n}})
+			rg.end = fr.End()
+		}
+	}
+	slices.SortFunc(ranges, func(a, b *packRange) int {
+		if c := bytes.Compare(a.pack[:], b.pack[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.off, b.off)
+	})
+	return ranges, nil
+}
+
+// data fetches every range with r.opts.Uploads concurrent requests and
+// writes the blobs on a pool of writers, which decompress, verify and
+// write with positional writes, so files fill in any order.
+func (x *restorer) data(ctx context.Context) error {
+	ranges, err := x.planData()
+	if err != nil {
+		return err
+	}
+	if len(ranges) == 0 {
+		return nil
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	jobs := make(chan frameJob, 2*x.r.opts.Workers)
+	for range x.r.opts.Workers {
+		g.Go(func() error { return x.writer(gctx, jobs) })
+	}
+	g.Go(func() error {
+		defer close(jobs)
+		fg, fctx := errgroup.WithContext(gctx)
+		fg.SetLimit(x.r.opts.Uploads)
+		for _, rg := range ranges {
+			fg.Go(func() error {
+				if err := fctx.Err(); err != nil {
+					return err
+				}
+				return x.fetch(fctx, rg, jobs)
+			})
+		}
+		return fg.Wait()
+	})
+	err = g.Wait()
+	x.closeFiles()
+	return err
+}
+
+// closeFiles closes files left open by a failed data phase.
+func (x *restorer) closeFiles() {
+	for _, f := range x.files {
+		f.mu.Lock()
+		if f.fd >= 0 {
+			unix.Close(f.fd)
+			f.fd = -1
+			x.openFiles.Add(-1)
+		}
+		f.mu.Unlock()
+	}
+}
+
+// packErr names the pack and a file that needed it.
+func packErr(rg *packRange, err error) error {
+	return fmt.Errorf("pack %s (needed by %q): %w", packName(rg.pack), rg.frames[0].blobs[0].targets[0].f.display(), err)
+}
+
+// fetch reads one range and hands its frames to the writers. A retrying
+// store may call the callback again; frames already handed on are then
+// skipped, not written twice.
+func (x *restorer) fetch(ctx context.Context, rg *packRange, jobs chan<- frameJob) error {
+	sent := 0
+	read := func(rd io.Reader) error {
+		cr := &countingReader{r: rd, n: &x.bytesFetched}
+		pos := rg.off
+		for i := range rg.frames {
+			fn := &rg.frames[i]
+			if gap := int64(fn.f.Offset - pos); gap > 0 {
+				if _, err := io.CopyN(io.Discard, cr, gap); err != nil {
+					return fmt.Errorf("read at %d: %w", pos, eofIsUnexpected(err))
+				}
+			}
+			pos = fn.f.End()
+			if i < sent {
+				if _, err := io.CopyN(io.Discard, cr, int64(fn.f.Length)); err != nil {
+					return fmt.Errorf("read frame at %d: %w", fn.f.Offset, eofIsUnexpected(err))
+				}
+				continue
+			}
+			buf := x.getBuf(int(fn.f.Length))
+			if _, err := io.ReadFull(cr, *buf); err != nil {
+				x.bufs.Put(buf)
+				return fmt.Errorf("read frame at %d: %w", fn.f.Offset, eofIsUnexpected(err))
+			}
+			select {
+			case jobs <- frameJob{rg: rg, fn: fn, stored: buf}:
+				sent++
+			case <-ctx.Done():
+				x.bufs.Put(buf)
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	var err error
+	if rg.end == rg.off {
+		// Only empty frames (an odd but valid index): a Load of length 0
+		// would mean the whole pack.
+		err = read(bytes.NewReader(nil))
+	} else {
+		x.packsFetched.Add(1)
+		err = x.r.st.Load(ctx, packName(rg.pack), int64(rg.off), int64(rg.end-rg.off), read)
+	}
+	if err != nil {
+		return packErr(rg, err)
+	}
+	return nil
+}
+
+func eofIsUnexpected(err error) error {
+	if err == io.EOF {
+		return fmt.Errorf("%w: truncated", io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+func (x *restorer) getBuf(n int) *[]byte {
+	if b, ok := x.bufs.Get().(*[]byte); ok && cap(*b) >= n {
+		*b = (*b)[:n]
+		return b
+	}
+	b := make([]byte, n)
+	return &b
+}
+
+// writer decodes frames, verifies each blob against its ID and writes it
+// wherever it goes.
+func (x *restorer) writer(ctx context.Context, jobs <-chan frameJob) error {
+	var plain []byte
+	for job := range jobs {
+		if err := ctx.Err(); err != nil {
+			x.bufs.Put(job.stored)
+			return err
+		}
+		var err error
+		plain, err = pack.DecodeFrame(x.r.dec, job.fn.f, *job.stored, plain[:0])
+		x.bufs.Put(job.stored)
+		if err != nil {
+			return packErr(job.rg, err)
+		}
+		for _, b := range job.fn.blobs {
+			data, err := pack.Blob(plain, b.e)
+			if err != nil {
+				return fmt.Errorf("pack %s (needed by %q): %w", packName(job.rg.pack), b.targets[0].f.display(), err)
+			}
+			for _, t := range b.targets {
+				if err := x.writeTo(t, data); err != nil {
+					return fmt.Errorf("write %q: %w", t.f.display(), err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// writeTo writes one blob into its file, opening the file on first use
+// and closing it after its last chunk.
+func (x *restorer) writeTo(t target, data []byte) error {
+	f := t.f
+	f.mu.Lock()
+	if f.fd < 0 {
+		fd, err := x.openBeneath(f.path(), unix.O_WRONLY, 0)
+		if err != nil {
+			f.mu.Unlock()
+			return err
+		}
+		f.fd = fd
+		x.openFiles.Add(1)
+	}
+	fd := f.fd
+	f.users++
+	f.mu.Unlock()
+
+	err := writeSparse(fd, data, t.off)
+
+	f.mu.Lock()
+	f.users--
+	f.left--
+	done := f.left == 0
+	var cerr error
+	if f.users == 0 && (done || x.openFiles.Load() > maxOpenFiles) {
+		cerr = unix.Close(f.fd)
+		f.fd = -1
+		x.openFiles.Add(-1)
+	}
+	f.mu.Unlock()
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	x.bytesWritten.Add(uint64(len(data)))
+	x.progressBytes(int64(len(data)))
+	if done {
+		x.filesWritten.Add(1)
+		x.progressFile(0)
+	}
+	return nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(uint64(n))
+	return n, err
+}
