@@ -141,9 +141,11 @@ func FuzzDecodeIndex(f *testing.F) {
 // through the trailer and through an index delta.
 func FuzzWriteRead(f *testing.F) {
 	r := &splitmix{s: 5}
-	f.Add(jsText(r, 3000), uint64(1), uint16(1024), uint16(300))
-	f.Add(randomBytes(r, 1000), uint64(2), uint16(0), uint16(0))
-	f.Add(append(jsText(r, 1000), randomBytes(r, 500)...), uint64(3), uint16(512), uint16(1))
+	// Small seeds: the fuzzer minimizes each new interesting input for up
+	// to -fuzzminimizetime (60s by default), running it thousands of times.
+	f.Add(jsText(r, 800), uint64(1), uint16(400), uint16(150))
+	f.Add(randomBytes(r, 300), uint64(2), uint16(0), uint16(0))
+	f.Add(append(jsText(r, 300), randomBytes(r, 200)...), uint64(3), uint16(256), uint16(1))
 	f.Add([]byte{}, uint64(4), uint16(1), uint16(1))
 	enc, dec := newTestEncoder(f), newTestDecoder(f)
 	f.Fuzz(func(t *testing.T, data []byte, seed uint64, frameSize, largeBlob uint16) {

@@ -1,6 +1,7 @@
 package pack
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 
@@ -40,8 +41,8 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer compressing with enc (shared, used only via
-// EncodeAll, which is safe for concurrent use). See NewEncoder for the
-// recommended encoder.
+// EncodeAll, which is safe for concurrent use); enc must not be nil. See
+// NewEncoder for the recommended encoder.
 func NewWriter(enc *zstd.Encoder, opts Options) *Writer {
 	return &Writer{enc: enc, opts: opts.withDefaults()}
 }
@@ -125,13 +126,17 @@ func (w *Writer) writeFrame(plain []byte) {
 
 // Size returns an estimate of the finished pack's size in bytes: the stored
 // frames so far, the plain bytes of the open frame and an upper estimate of
-// the trailer, for the caller's target-size decision. It is 0 after Abort.
+// the trailer, for the caller's target-size decision. It is 0 after Finish
+// or Abort.
 func (w *Writer) Size() int {
+	if w.err == ErrFinished {
+		return 0
+	}
 	return len(w.data) + len(w.open) + trailerFixed +
 		len(w.entries)*trailerPerBlob + (len(w.frames)+1)*trailerPerFrame
 }
 
-// Count returns the number of blobs added. It is 0 after Abort.
+// Count returns the number of blobs added. It is 0 after Finish or Abort.
 func (w *Writer) Count() int { return len(w.entries) }
 
 // Finish closes the open frame, appends the trailer and returns the pack.
@@ -143,6 +148,11 @@ func (w *Writer) Finish() (Packed, error) {
 	}
 	w.closeFrame()
 	w.data = appendTrailer(w.data, w.frames, w.entries, w.frameOf)
+	if cap(w.data)-len(w.data) > len(w.data)/8 {
+		// append's doubling can leave up to half the buffer unused; callers
+		// keep several packs in flight while they upload, so trim it.
+		w.data = bytes.Clone(w.data)
+	}
 	p := Packed{ID: chunk.Hash(w.data), Data: w.data, Entries: w.entries}
 	for i := range p.Entries {
 		p.Entries[i].Pack = p.ID

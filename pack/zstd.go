@@ -47,8 +47,8 @@ const (
 )
 
 // checkZstdFrame checks, without decoding, that stored is exactly one zstd
-// frame (no skippable frames, nothing after it) whose header declares a
-// content size of raw bytes. The decoder stops a frame that outgrows its
+// frame (no skippable frames, no dictionary, nothing after it) whose header
+// declares a content size of raw bytes. The decoder stops a frame that outgrows its
 // declared size after at most one block, so with this check a hostile frame
 // cannot make DecodeAll produce (and allocate) more than raw + 128 KiB,
 // whatever the shared decoder's options are.
@@ -60,6 +60,8 @@ func checkZstdFrame(stored []byte, raw uint32) error {
 		return fmt.Errorf("zstd header: %w", err)
 	case h.Skippable:
 		return fmt.Errorf("skippable zstd frame")
+	case h.DictionaryID != 0:
+		return fmt.Errorf("zstd frame needs dictionary %d", h.DictionaryID)
 	case !h.HasFCS:
 		return fmt.Errorf("zstd frame without content size")
 	case h.FrameContentSize != uint64(raw):

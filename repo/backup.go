@@ -96,6 +96,10 @@ type backup struct {
 	// dirWG counts the goroutines that save directory trees; uploads is
 	// closed only after they are all done, because they ship tree packs.
 	dirWG sync.WaitGroup
+	// listWG counts directory listings running on their own goroutines
+	// (at most cap(listSem) at once); jobs is closed after they finish.
+	listWG  sync.WaitGroup
+	listSem chan struct{}
 
 	mu      sync.Mutex // guards the fields below
 	added   map[chunk.ID]struct{}
@@ -116,6 +120,7 @@ func newBackup(r *Repository, root string, opts BackupOptions) *backup {
 		uploads: make(chan pack.Packed),
 		treeW:   r.newPackWriter(),
 		added:   make(map[chunk.ID]struct{}),
+		listSem: make(chan struct{}, r.opts.Workers),
 	}
 }
 
@@ -188,6 +193,7 @@ func (b *backup) run(ctx context.Context, parentTree chunk.ID) (chunk.ID, error)
 			pt = t
 		}
 		f := b.walkDir(ctx, b.root, "", pt)
+		b.listWG.Wait()
 		closeJobs()
 		id, err := f.wait(ctx)
 		if err != nil {
@@ -206,6 +212,25 @@ func (b *backup) run(ctx context.Context, parentTree chunk.ID) (chunk.ID, error)
 	return rootID, nil
 }
 
+// listDir walks a subdirectory on a goroutine of its own when a slot is
+// free, so that listing and lstat, the whole cost of a backup in which
+// nothing changed, use every core; otherwise it walks it in place.
+func (b *backup) listDir(ctx context.Context, abs, rel string, parent *manifest.Tree) <-chan *future {
+	fc := make(chan *future, 1)
+	select {
+	case b.listSem <- struct{}{}:
+		b.listWG.Add(1)
+		go func() {
+			defer b.listWG.Done()
+			fc <- b.walkDir(ctx, abs, rel, parent)
+			<-b.listSem
+		}()
+	default:
+		fc <- b.walkDir(ctx, abs, rel, parent)
+	}
+	return fc
+}
+
 // walkDir lists dir, queues its files, recurses into its subdirectories
 // and returns at once; a goroutine saves the directory's tree when all of
 // its children are done, so the walk never waits for reads.
@@ -222,8 +247,8 @@ func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.
 	}
 	nodes := make([]manifest.Node, 0, len(ents))
 	type sub struct {
-		i int
-		f *future
+		i  int
+		fc <-chan *future // delivers the subdirectory's future once listed
 	}
 	var subs []sub
 	var pending sync.WaitGroup
@@ -278,7 +303,7 @@ func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.
 					b.r.opts.Logf("parent tree of %s unreadable, reading everything: %v", crel, err)
 				}
 			}
-			subs = append(subs, sub{i, b.walkDir(ctx, cabs, crel, pt)})
+			subs = append(subs, sub{i, b.listDir(ctx, cabs, crel, pt)})
 		case manifest.TypeFile:
 			b.files.Add(1)
 			b.bytes.Add(uint64(st.Size))
@@ -314,10 +339,7 @@ func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.
 		defer close(f.done)
 		pending.Wait()
 		for _, s := range subs {
-			if s.f == nil {
-				continue
-			}
-			id, err := s.f.wait(ctx)
+			id, err := (<-s.fc).wait(ctx)
 			if err != nil {
 				setErr(err)
 				continue

@@ -137,6 +137,8 @@ type restorer struct {
 	// except for the per-file state that rfile guards.
 	dirs  []*rdir  // breadth first: parents before children, depth ascending
 	files []*rfile // every regular-file name, in plan order
+	// linkNames counts the names of each hard-linked inode (by LinkID).
+	linkNames map[uint64]uint64
 
 	chunkers sync.Pool // *chunk.Chunker, for the unchanged-file check
 	bufs     sync.Pool // *[]byte, stored frames in flight

@@ -336,10 +336,16 @@ func (x *restorer) createFile(dirfd int, name string, size uint64) error {
 
 // unchanged reports whether the regular file name already holds node's
 // content: same size and mtime, then the same chunk IDs (reading is
-// cheaper than writing). A file with other hard links that the snapshot
-// does not have is rewritten, which breaks the links.
+// cheaper than writing). A file with more hard links than the snapshot
+// gives its inode is rewritten, which breaks the extra links, so that
+// setting its metadata cannot reach a name the snapshot does not link
+// (possibly outside the target).
 func (x *restorer) unchanged(dirfd int, n *manifest.Node, st *unix.Stat_t) bool {
-	if uint64(st.Size) != n.Size || st.Mtim.Nano() != n.MtimeNs || (st.Nlink > 1 && n.LinkID == 0) {
+	names := uint64(1)
+	if n.LinkID != 0 {
+		names = x.linkNames[n.LinkID]
+	}
+	if uint64(st.Size) != n.Size || st.Mtim.Nano() != n.MtimeNs || uint64(st.Nlink) > names {
 		return false
 	}
 	fd, err := unix.Openat(dirfd, n.Name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -560,7 +566,7 @@ func (x *restorer) syncXattrs(dirfd int, n *manifest.Node) error {
 	defer unix.Close(fd)
 	have, err := listXattrs(fd)
 	if err != nil {
-		if unsupported(err) {
+		if xattrUnsupported(err) {
 			if len(n.Xattrs) > 0 {
 				x.r.opts.Logf("restore: %s: extended attributes not supported here, %d left out", n.Name, len(n.Xattrs))
 			}
@@ -578,7 +584,7 @@ func (x *restorer) syncXattrs(dirfd int, n *manifest.Node) error {
 	}
 	for _, a := range n.Xattrs {
 		if err := unix.Fsetxattr(fd, a.Name, a.Value, 0); err != nil {
-			if unsupported(err) {
+			if xattrUnsupported(err) {
 				x.r.opts.Logf("restore: %s: xattr %s not supported here, left out", n.Name, a.Name)
 				continue
 			}
@@ -586,6 +592,10 @@ func (x *restorer) syncXattrs(dirfd int, n *manifest.Node) error {
 		}
 	}
 	return nil
+}
+
+func xattrUnsupported(err error) bool {
+	return errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
 }
 
 func hasXattr(xs []manifest.Xattr, name string) bool {

@@ -66,12 +66,20 @@ func joinRel(dir, name string) string {
 	return dir + "/" + name
 }
 
+// maxPlanEntries bounds the entries of a snapshot that Restore accepts.
+// Trees are shared by ID, so a small hostile repository could describe an
+// exponentially large directory; real sandboxes hold well under a million
+// entries.
+const maxPlanEntries = 1 << 24
+
 // plan loads every tree of the snapshot and checks it: names, depth, and
 // that every chunk of every file is indexed as a data blob and the chunks
 // add up to the file's size. Nothing is written.
 func (x *restorer) plan(ctx context.Context, rootTree chunk.ID) error {
 	trees := make(map[chunk.ID]*manifest.Tree)
 	links := make(map[uint64]*rfile)
+	x.linkNames = make(map[uint64]uint64)
+	entries := 0
 	x.dirs = []*rdir{{}}
 	ids := []chunk.ID{rootTree}
 	for i := 0; i < len(x.dirs); i++ {
@@ -90,6 +98,9 @@ func (x *restorer) plan(ctx context.Context, rootTree chunk.ID) error {
 			}
 			trees[ids[i]] = t
 		}
+		if entries += len(t.Nodes); entries > maxPlanEntries {
+			return fmt.Errorf("%w: more than %d entries", manifest.ErrInvalid, maxPlanEntries)
+		}
 		d.tree = t
 		d.ents = make([]rent, len(t.Nodes))
 		for j := range t.Nodes {
@@ -107,6 +118,7 @@ func (x *restorer) plan(ctx context.Context, rootTree chunk.ID) error {
 					return err
 				}
 				if n.LinkID != 0 {
+					x.linkNames[n.LinkID]++
 					if l, ok := links[n.LinkID]; ok {
 						f.leader = l
 					} else {

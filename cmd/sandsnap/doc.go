@@ -1,0 +1,21 @@
+// Command sandsnap backs up a directory into a deduplicating snapshot
+// repository (a local folder, S3 or Cloudflare R2) and restores it by
+// handle:
+//
+//	sandsnap [--repo URL] [--endpoint URL] init
+//	sandsnap [--repo URL] backup DIR [--name N] [--ttl 72h] [--parent ID] [--exclude GLOB]... [--skip-unreadable] [--json]
+//	sandsnap [--repo URL] restore HANDLE DIR [--json]
+//	sandsnap [--repo URL] ls [--name N] [--all] [--json]
+//	sandsnap [--repo URL] show HANDLE [--json]
+//	sandsnap [--repo URL] verify [--read-data] [--json]
+//
+// --repo defaults to $SANDSNAP_REPO. A HANDLE is a snapshot ID, a unique
+// ID prefix, "-" (a handle's JSON on stdin), a file holding a handle's
+// JSON, or a snapshot name (the newest live snapshot with that name).
+//
+// Output goes to stdout (JSON with --json); every error is one line
+// "sandsnap: <message>" on stderr with exit status 1, or 2 for a usage
+// error. Progress bars are drawn on stderr only when it is a terminal and
+// the work lasts more than a second. This package holds flags, output and
+// progress only; the work is done by package repo.
+package main

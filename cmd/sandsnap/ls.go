@@ -1,0 +1,62 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sandsnap/sandsnap/repo"
+)
+
+// shortIDLen is how many hex digits of an ID a listing shows; a prefix
+// of at least 8 is accepted as a HANDLE.
+const shortIDLen = 12
+
+func (a *app) lsCmd() *cobra.Command {
+	var (
+		opts   repo.ListOptions
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ls",
+		Short: "List snapshots, newest first",
+		Args:  argsNamed(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := a.open(cmd.Context(), openExisting)
+			if err != nil {
+				return err
+			}
+			hs, err := s.r.Snapshots(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if hs == nil {
+					hs = []repo.Handle{}
+				}
+				return writeJSON(a.stdout, hs)
+			}
+			return printList(a, hs, time.Now())
+		},
+	}
+	cmd.Flags().StringVar(&opts.Name, "name", "", "only snapshots with this name")
+	cmd.Flags().BoolVar(&opts.AllExpired, "all", false, "include expired snapshots")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of handles")
+	return cmd
+}
+
+func printList(a *app, hs []repo.Handle, now time.Time) error {
+	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCREATED\tNAME\tFILES\tSIZE\tEXPIRES")
+	for _, h := range hs {
+		name := h.Name
+		if name == "" {
+			name = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", h.ID.String()[:shortIDLen], formatTime(h.Created), name,
+			h.Stats.Files, formatBytes(h.Stats.Bytes), formatExpires(h.Expires, now))
+	}
+	return tw.Flush()
+}

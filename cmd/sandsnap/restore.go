@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sandsnap/sandsnap/chunk"
+	"github.com/sandsnap/sandsnap/repo"
+)
+
+// restoreOutput is what restore --json prints.
+type restoreOutput struct {
+	ID    chunk.ID     `json:"id"`
+	Dir   string       `json:"dir"`
+	Stats restoreStats `json:"stats"`
+}
+
+// restoreStats is repo.RestoreStats plus the store requests it took.
+type restoreStats struct {
+	repo.RestoreStats
+	Requests map[string]int64 `json:"requests"`
+}
+
+func (a *app) restoreCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "restore HANDLE DIR",
+		Short: "Bring a snapshot back into a directory",
+		Long: `restore makes DIR exactly the snapshot HANDLE names, creating DIR if needed.
+Files DIR already holds unchanged are kept; what the snapshot lacks is removed.`,
+		Args: argsNamed("HANDLE", "DIR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := a.open(ctx, openExisting)
+			if err != nil {
+				return err
+			}
+			id, err := s.r.Resolve(ctx, args[0], a.stdin)
+			if err != nil {
+				return err
+			}
+			dir, err := filepath.Abs(args[1])
+			if err != nil {
+				return err
+			}
+			opts := repo.RestoreOptions{Progress: new(repo.Progress)}
+			stop := a.startProgress(opts.Progress, "restore")
+			st, err := s.r.Restore(ctx, id, dir, opts)
+			stop()
+			if err != nil {
+				return err
+			}
+			out := restoreOutput{ID: id, Dir: dir, Stats: restoreStats{RestoreStats: st, Requests: s.requests()}}
+			if asJSON {
+				return writeJSON(a.stdout, out)
+			}
+			return printRestore(a, out)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func printRestore(a *app, out restoreOutput) error {
+	st := out.Stats
+	_, err := fmt.Fprintf(a.stdout,
+		"restored %s into %s\n"+
+			"files    %d (%d dirs, %d symlinks, %d other), %s\n"+
+			"written  %d files, %s (%d unchanged, %d removed)\n"+
+			"fetched  %s in %d range reads (%d requests in all)\n"+
+			"time     %.2f s\n",
+		out.ID, out.Dir,
+		st.Files, st.Dirs, st.Symlinks, st.Other, formatBytes(st.Bytes),
+		st.FilesWritten, formatBytes(st.BytesWritten), st.FilesUnchanged, st.Removed,
+		formatBytes(st.BytesFetched), st.PacksFetched,
+		st.Requests["get"]+st.Requests["head"]+st.Requests["list"]+st.Requests["put"]+st.Requests["delete"],
+		st.Seconds)
+	return err
+}

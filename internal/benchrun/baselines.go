@@ -1,0 +1,186 @@
+package benchrun
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/sandsnap/sandsnap/bench"
+)
+
+// Baseline names.
+const (
+	BaseStatWalk       = "find (stat walk)"
+	BaseTarZstd        = "tar | zstd -T0 -3"
+	BaseCp             = "cp -a"
+	BaseTarX           = "zstd -d | tar -x"
+	BaseTarIncremental = "tar --listed-incremental | zstd -3"
+	BaseResticFull     = "restic backup (full)"
+	BaseResticNoChange = "restic backup (no change)"
+	BaseResticIncr     = "restic backup (incremental)"
+	BaseResticRestore  = "restic restore"
+)
+
+// resticPassword is the password of the throwaway restic repository.
+const resticPassword = "RESTIC_PASSWORD=snapbench"
+
+// baselines are the baseline runs in the order they ran.
+type baselines struct {
+	list   []Baseline
+	restic string // the restic binary, "" when not run
+	skip   string // why restic is skipped
+}
+
+func newBaselines() *baselines { return &baselines{} }
+
+// get returns the baseline named name, if it ran.
+func (b *baselines) get(name string) (Baseline, bool) {
+	for _, x := range b.list {
+		if x.Name == name && x.Skipped == "" {
+			return x, true
+		}
+	}
+	return Baseline{}, false
+}
+
+// add runs one baseline; a failure is recorded as Skipped, not fatal.
+func (e *env) baseline(ctx context.Context, name, script string, env ...string) Baseline {
+	e.logf("baseline: %s", name)
+	b, err := shellRun(ctx, name, script, env)
+	if err != nil {
+		e.logf("%v", err)
+		b = Baseline{Name: name, Command: script, Skipped: err.Error()}
+	}
+	e.bases.list = append(e.bases.list, b)
+	return b
+}
+
+func (e *env) skipBaseline(name, why string) {
+	e.bases.list = append(e.bases.list, Baseline{Name: name, Skipped: why})
+}
+
+// runBaselinesBefore runs the baselines on the unmutated workload.
+func (e *env) runBaselinesBefore(ctx context.Context) {
+	src := quote(e.src)
+	// Warm the page cache for both sides; not recorded.
+	_, _ = shellRun(ctx, "warm-up", "find "+src+" -printf '%s %T@\\n' > /dev/null", nil)
+	e.baseline(ctx, BaseStatWalk, "find "+src+" -printf '%s %T@\\n' > /dev/null")
+	archive := filepath.Join(e.work, "archive.tar.zst")
+	b := e.baseline(ctx, BaseTarZstd, "tar -C "+src+" -cf - . | zstd -T0 -3 -q > "+quote(archive))
+	e.setOutput(b.Name, fileSize(archive))
+	cp := filepath.Join(e.work, "cp")
+	e.baseline(ctx, BaseCp, "cp -a "+src+" "+quote(cp))
+	_ = os.RemoveAll(cp)
+	tarx := filepath.Join(e.work, "tarx")
+	e.baseline(ctx, BaseTarX, "mkdir "+quote(tarx)+" && zstd -dc -q "+quote(archive)+" | tar -C "+quote(tarx)+" -xf -")
+	_ = os.RemoveAll(tarx)
+	_ = os.Remove(archive)
+	e.resticBefore(ctx)
+}
+
+// setOutput records the output size of the last baseline named name.
+func (e *env) setOutput(name string, n int64) {
+	for i := len(e.bases.list) - 1; i >= 0; i-- {
+		if e.bases.list[i].Name == name && e.bases.list[i].Skipped == "" {
+			e.bases.list[i].OutputBytes = n
+			return
+		}
+	}
+}
+
+// mutate prepares the mutated directory (a copy of a --dir), takes tar's
+// level-0 incremental snapshot of it, and mutates it.
+func (e *env) mutate(ctx context.Context) error {
+	if e.mut == "" {
+		e.mut = filepath.Join(e.work, "mutated")
+		if err := copyTree(ctx, e.src, e.mut); err != nil {
+			return err
+		}
+	}
+	snar := filepath.Join(e.work, "level0.snar")
+	if _, err := shellRun(ctx, "tar level 0", "tar --listed-incremental="+quote(snar)+" -C "+quote(e.mut)+" -cf - . | zstd -3 -q > /dev/null", nil); err != nil {
+		e.logf("%v", err)
+	}
+	ms, err := bench.Mutate(e.mut, e.cfg.mutation(), bench.MutateOptions{Seed: e.cfg.Seed + 1})
+	if err != nil {
+		return fmt.Errorf("mutate %s: %w", e.mut, err)
+	}
+	e.mutated = ms
+	return nil
+}
+
+// runBaselinesAfter runs the incremental baselines on the mutated workload.
+func (e *env) runBaselinesAfter(ctx context.Context) {
+	snar0 := filepath.Join(e.work, "level0.snar")
+	snar1 := filepath.Join(e.work, "level1.snar")
+	level1 := filepath.Join(e.work, "level1.tar.zst")
+	if _, err := os.Stat(snar0); err != nil {
+		e.skipBaseline(BaseTarIncremental, "no level-0 snapshot file")
+	} else {
+		b := e.baseline(ctx, BaseTarIncremental, "cp "+quote(snar0)+" "+quote(snar1)+" && tar --listed-incremental="+quote(snar1)+" -C "+quote(e.mut)+" -cf - . | zstd -3 -q > "+quote(level1))
+		e.setOutput(b.Name, fileSize(level1))
+	}
+	e.resticAfter(ctx)
+}
+
+// resticCmd is the start of every restic command line of the run.
+func (e *env) resticCmd() string {
+	return quote(e.bases.restic) + " -q -r " + quote(filepath.Join(e.work, "restic-repo")) +
+		" --cache-dir " + quote(filepath.Join(e.work, "restic-cache"))
+}
+
+func (e *env) findRestic() {
+	switch e.cfg.Restic {
+	case "off":
+		e.bases.skip = "restic disabled (--restic off)"
+	case "":
+		p, err := exec.LookPath("restic")
+		if err != nil {
+			e.bases.skip = "restic not on PATH"
+			return
+		}
+		e.bases.restic = p
+	default:
+		e.bases.restic = e.cfg.Restic
+	}
+}
+
+func (e *env) resticBefore(ctx context.Context) {
+	e.findRestic()
+	if e.bases.restic != "" {
+		if _, err := shellRun(ctx, "restic init", e.resticCmd()+" init", []string{resticPassword}); err != nil {
+			e.bases.skip = err.Error()
+			e.bases.restic = ""
+		}
+	}
+	if e.bases.restic == "" {
+		for _, n := range []string{BaseResticFull, BaseResticNoChange, BaseResticRestore} {
+			e.skipBaseline(n, e.bases.skip)
+		}
+		return
+	}
+	e.resticBackup(ctx, BaseResticFull, e.src)
+	e.resticBackup(ctx, BaseResticNoChange, e.src)
+	target := filepath.Join(e.work, "restic-restore")
+	e.baseline(ctx, BaseResticRestore, e.resticCmd()+" restore latest --target "+quote(target), resticPassword)
+	_ = os.RemoveAll(target)
+}
+
+func (e *env) resticAfter(ctx context.Context) {
+	if e.bases.restic == "" {
+		e.skipBaseline(BaseResticIncr, e.bases.skip)
+		return
+	}
+	e.resticBackup(ctx, BaseResticIncr, e.mut)
+}
+
+// resticBackup backs dir up with restic; its output is what the backup
+// added to restic's repository.
+func (e *env) resticBackup(ctx context.Context, name, dir string) {
+	repoDir := filepath.Join(e.work, "restic-repo")
+	before := treeSize(repoDir)
+	b := e.baseline(ctx, name, e.resticCmd()+" backup "+quote(dir), resticPassword)
+	e.setOutput(b.Name, treeSize(repoDir)-before)
+}

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The test command: go vet, then every test with the race detector, against
+# a real S3 server (versitygw, built and started by scripts/s3server.sh on
+# 127.0.0.1) so that the S3 store is always tested over HTTP.
+#
+#   bash scripts/test.sh                            # the whole module
+#   bash scripts/test.sh ./store/...                # only these packages
+#   bash scripts/test.sh ./store/s3 -- -run Suite -v  # flags for go test only
+#
+# Needs only Go and the module proxy. Exits with the status of vet or of the
+# tests; the server is stopped in every case, and its log's last lines are
+# printed when something failed.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+# shellcheck source=scripts/s3server.sh
+source scripts/s3server.sh
+
+pkgs=()
+testflags=()
+while (($# > 0)) && [[ "$1" != "--" ]]; do
+	pkgs+=("$1")
+	shift
+done
+if (($# > 0)); then
+	shift # the "--"
+	testflags=("$@")
+fi
+if ((${#pkgs[@]} == 0)); then
+	pkgs=(./...)
+fi
+
+status=0
+finish() {
+	if ((status != 0)); then
+		s3server_log_tail 40
+	fi
+	s3server_stop
+}
+trap 'status=$?; finish; exit $status' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+s3server_build
+s3server_start
+s3server_env
+
+echo "+ go vet ${pkgs[*]}"
+go vet "${pkgs[@]}"
+echo "+ go test -race -count=1 -timeout 20m ${testflags[*]} ${pkgs[*]}"
+go test -race -count=1 -timeout 20m "${testflags[@]}" "${pkgs[@]}"
