@@ -63,7 +63,7 @@ func (x *index) len() int {
 
 // load reads every index delta in st that has not been read yet, several
 // at a time.
-func (x *index) load(ctx context.Context, st store.Store) error {
+func (x *index) load(ctx context.Context, st store.Store, logf func(string, ...any)) error {
 	var names []string
 	err := st.List(ctx, indexPrefix, func(fi store.Info) error {
 		x.mu.RLock()
@@ -85,12 +85,17 @@ func (x *index) load(ctx context.Context, st store.Store) error {
 			if err != nil {
 				return fmt.Errorf("repo: read index %s: %w", name, err)
 			}
+			// A corrupt delta is skipped, not fatal: the repository stays
+			// usable (a blob only it listed is reported missing where it is
+			// needed) and verify names the object.
 			if want := strings.TrimPrefix(name, indexPrefix); chunk.Hash(data).String() != want {
-				return fmt.Errorf("repo: index %s: %w: content does not match its name", name, pack.ErrCorrupt)
+				logf("skipping index %s: %v: content does not match its name", name, pack.ErrCorrupt)
+				return nil
 			}
 			entries, err := pack.DecodeIndex(data)
 			if err != nil {
-				return fmt.Errorf("repo: index %s: %w", name, err)
+				logf("skipping index %s: %v", name, err)
+				return nil
 			}
 			x.add(name, entries)
 			return nil

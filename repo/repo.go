@@ -208,7 +208,7 @@ func newRepository(ctx context.Context, st store.Store, cfg Config, opts Options
 	}
 	r := &Repository{st: st, cfg: cfg, opts: opts, enc: enc, dec: dec, idx: newIndex()}
 	r.tc = newTreeCache(r)
-	if err := r.idx.load(ctx, st); err != nil {
+	if err := r.idx.load(ctx, st, opts.Logf); err != nil {
 		return nil, err
 	}
 	return r, nil

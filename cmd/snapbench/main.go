@@ -24,9 +24,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "snapbench:", err)
-		if errors.Is(err, flag.ErrHelp) || errors.Is(err, benchrun.ErrConfig) {
+		if errors.Is(err, benchrun.ErrConfig) {
 			os.Exit(2)
 		}
 		os.Exit(1)
@@ -36,7 +39,7 @@ func main() {
 // options are the flags that are not part of benchrun.Config.
 type options struct {
 	full, quick, json, quiet bool
-	report                     string
+	report                   string
 }
 
 func parseFlags(args []string, stderr io.Writer) (benchrun.Config, options, error) {

@@ -106,7 +106,7 @@ func (r *Report) baselineTable() *table {
 }
 
 func (r *Report) ratioTable() *table {
-	t := &table{header: []string{"sandsnap", "vs baseline", "metric", "sandsnap", "baseline", "ratio"}}
+	t := &table{header: []string{"scenario", "baseline", "metric", "sandsnap", "baseline value", "ratio"}}
 	for _, x := range r.Ratios {
 		val := fmtSeconds
 		if x.Metric != MetricWall {

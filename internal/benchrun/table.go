@@ -15,10 +15,17 @@ type table struct {
 
 func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
 
+// span reports whether row is a name and one note (such as "n/a") that
+// runs across the numeric columns instead of filling the first of them.
+func (t *table) span(row []string) bool { return len(row) == 2 && len(t.header) > 2 }
+
 // widths are the widest cell of each column.
 func (t *table) widths() []int {
 	w := make([]int, len(t.header))
 	for _, row := range append([][]string{t.header}, t.rows...) {
+		if t.span(row) {
+			row = row[:1]
+		}
 		for i, c := range row {
 			if i < len(w) && len(c) > w[i] {
 				w[i] = len(c)
@@ -33,6 +40,10 @@ func (t *table) text() string {
 	w := t.widths()
 	var b strings.Builder
 	line := func(row []string) {
+		if t.span(row) {
+			fmt.Fprintf(&b, "%-*s  %s\n", w[0], row[0], row[1])
+			return
+		}
 		for i := range w {
 			c := ""
 			if i < len(row) {
@@ -53,7 +64,11 @@ func (t *table) text() string {
 	for _, r := range t.rows {
 		line(r)
 	}
-	return strings.ReplaceAll(b.String(), " \n", "\n")
+	lines := strings.Split(b.String(), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " ")
+	}
+	return strings.Join(lines, "\n")
 }
 
 // markdown renders the table as a GitHub-flavoured markdown table.
