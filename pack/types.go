@@ -73,6 +73,11 @@ type Options struct {
 	// LargeBlob: a blob at least this long gets a frame of its own
 	// (default FrameSize/2, at most FrameSize).
 	LargeBlob int
+	// SizeHint is the largest pack the caller expects to finish (its
+	// target size plus one large blob). The pack buffer is allocated at
+	// this capacity on first use, so it is never copied to grow; 0 lets it
+	// grow as needed.
+	SizeHint int
 }
 
 // withDefaults fills in and clamps the options.

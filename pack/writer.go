@@ -100,6 +100,9 @@ func (w *Writer) closeFrame() {
 // pack's buffer, or raw if compression does not pay, and assigns the
 // frame to every entry added since the last frame.
 func (w *Writer) writeFrame(plain []byte) {
+	if w.data == nil && w.opts.SizeHint > 0 {
+		w.data = make([]byte, 0, w.opts.SizeHint)
+	}
 	start := len(w.data)
 	f := Frame{Offset: uint32(start), RawLength: uint32(len(plain)), Compressed: true}
 	if len(plain) > 0 {
@@ -148,9 +151,10 @@ func (w *Writer) Finish() (Packed, error) {
 	}
 	w.closeFrame()
 	w.data = appendTrailer(w.data, w.frames, w.entries, w.frameOf)
-	if cap(w.data)-len(w.data) > len(w.data)/8 {
-		// append's doubling can leave up to half the buffer unused; callers
-		// keep several packs in flight while they upload, so trim it.
+	if cap(w.data)-len(w.data) > len(w.data)/2 {
+		// A small last pack in a large buffer (or append's doubling) can
+		// leave most of it unused; callers keep several packs in flight
+		// while they upload, so trim it.
 		w.data = bytes.Clone(w.data)
 	}
 	p := Packed{ID: chunk.Hash(w.data), Data: w.data, Entries: w.entries}

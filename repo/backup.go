@@ -118,14 +118,16 @@ func newBackup(r *Repository, root string, opts BackupOptions) *backup {
 		r: r, root: root, opts: opts,
 		jobs:    make(chan *fileJob, 64),
 		uploads: make(chan pack.Packed),
-		treeW:   r.newPackWriter(),
+		treeW:   r.newPackWriter(r.cfg.TreePackSize),
 		added:   make(map[chunk.ID]struct{}),
 		listSem: make(chan struct{}, r.opts.Workers),
 	}
 }
 
-func (r *Repository) newPackWriter() *pack.Writer {
-	return pack.NewWriter(r.enc, pack.Options{FrameSize: r.cfg.FrameSize})
+// newPackWriter returns a writer for a pack of about target bytes; its
+// buffer fits the target plus the largest chunk, so it never regrows.
+func (r *Repository) newPackWriter(target int) *pack.Writer {
+	return pack.NewWriter(r.enc, pack.Options{FrameSize: r.cfg.FrameSize, SizeHint: target + int(r.cfg.Chunker.MaxSize) + 64<<10})
 }
 
 // fileJob asks a worker to read one file into node.

@@ -20,7 +20,7 @@ import (
 // data pack of its own, so both cores compress at once and the files of
 // one directory tend to share a pack and a frame.
 func (b *backup) worker(ctx context.Context) error {
-	w := &fileWorker{b: b, ch: chunk.NewChunker(b.r.cfg.Chunker), pw: b.r.newPackWriter()}
+	w := &fileWorker{b: b, ch: chunk.NewChunker(b.r.cfg.Chunker), pw: b.r.newPackWriter(b.r.cfg.DataPackSize)}
 	defer func() {
 		if w.pw != nil {
 			w.pw.Abort()
@@ -133,7 +133,7 @@ func (w *fileWorker) flush(ctx context.Context, min int) error {
 		return nil
 	}
 	p, err := w.pw.Finish()
-	w.pw = w.b.r.newPackWriter()
+	w.pw = w.b.r.newPackWriter(w.b.r.cfg.DataPackSize)
 	if err != nil {
 		return fmt.Errorf("repo: finish pack: %w", err)
 	}
@@ -214,7 +214,7 @@ func (b *backup) saveTree(ctx context.Context, t *manifest.Tree) (chunk.ID, erro
 // shipTrees ships the tree pack; b.treeMu is held.
 func (b *backup) shipTrees(ctx context.Context) error {
 	p, err := b.treeW.Finish()
-	b.treeW = b.r.newPackWriter()
+	b.treeW = b.r.newPackWriter(b.r.cfg.TreePackSize)
 	if err != nil {
 		return fmt.Errorf("repo: finish tree pack: %w", err)
 	}

@@ -2,10 +2,12 @@ package benchrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/sandsnap/sandsnap/bench"
 )
@@ -29,8 +31,9 @@ const resticPassword = "RESTIC_PASSWORD=snapbench"
 // baselines are the baseline runs in the order they ran.
 type baselines struct {
 	list   []Baseline
-	restic string // the restic binary, "" when not run
-	skip   string // why restic is skipped
+	notes  []string // what a reader of the report must know about them
+	restic string   // the restic binary, "" when not run
+	skip   string   // why restic is skipped
 }
 
 func newBaselines() *baselines { return &baselines{} }
@@ -103,12 +106,31 @@ func (e *env) mutate(ctx context.Context) error {
 	if _, err := shellRun(ctx, "tar level 0", "tar --listed-incremental="+quote(snar)+" -C "+quote(e.mut)+" -cf - . | zstd -3 -q > /dev/null", nil); err != nil {
 		e.logf("%v", err)
 	}
-	ms, err := bench.Mutate(e.mut, e.cfg.mutation(), bench.MutateOptions{Seed: e.cfg.Seed + 1})
-	if err != nil {
-		return fmt.Errorf("mutate %s: %w", e.mut, err)
-	}
+	ms, err := e.mutateDir(e.mut, e.cfg.Seed+1)
 	e.mutated = ms
-	return nil
+	return err
+}
+
+// mutateDir applies the run's mutation to dir. A tree too small for the
+// default "dev" counts (a small --dir) gets counts scaled to its size.
+func (e *env) mutateDir(dir string, seed uint64) (bench.MutateStats, error) {
+	kind := e.cfg.mutation()
+	ms, err := bench.Mutate(dir, kind, bench.MutateOptions{Seed: seed})
+	if errors.Is(err, bench.ErrTooSmall) && kind == bench.MutateDev {
+		ms, err = bench.Mutate(dir, kind, smallDev(e.wl.Files, seed))
+	}
+	if err != nil {
+		return ms, fmt.Errorf("mutate %s: %w", dir, err)
+	}
+	return ms, nil
+}
+
+// smallDev scales the "dev" mutation (20 edits, 5 deletes, 100 touches of
+// existing files) to touch at most half of a tree's files.
+func smallDev(files int, seed uint64) bench.MutateOptions {
+	f := float64(files) / 250
+	scaled := func(n int) int { return max(1, int(float64(n)*f)) }
+	return bench.MutateOptions{Seed: seed, Edits: scaled(20), Deletes: scaled(5), Touches: scaled(100)}
 }
 
 // runBaselinesAfter runs the incremental baselines on the mutated workload.
@@ -144,6 +166,18 @@ func (e *env) findRestic() {
 		e.bases.restic = p
 	default:
 		e.bases.restic = e.cfg.Restic
+	}
+	if e.bases.restic == "" {
+		return
+	}
+	out, err := exec.Command(e.bases.restic, "version").Output()
+	if err == nil {
+		e.bases.notes = append(e.bases.notes, "restic: "+strings.TrimSpace(string(out))+
+			" (repository format of that version; a temporary repository, RESTIC_PASSWORD set, its cache in the work dir).")
+	}
+	if e.cfg.Dir != "" {
+		e.bases.notes = append(e.bases.notes, "--dir: the incremental backups run on a cp -a copy of the directory; "+
+			"restic sees a new path there and reads every file again (no parent), while sandsnap gets the full snapshot as parent.")
 	}
 }
 

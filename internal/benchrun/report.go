@@ -124,8 +124,12 @@ func (r *Report) ratioTable() *table {
 // summary is the one-line description of the run.
 func (r *Report) summary() string {
 	w := r.Workload
-	return fmt.Sprintf("workload %s (%s, seed %d, scale %g): %s files, %s dirs, %s symlinks, %s; store %s; fork-N N=%d; %d CPUs (%s)",
-		w.Kind, w.Source, r.Config.Seed, r.Config.Scale, fmtCount(int64(w.Files)), fmtCount(int64(w.Dirs)),
+	origin := fmt.Sprintf("generated, seed %d, scale %g", r.Config.Seed, r.Config.Scale)
+	if w.Source != "generated" {
+		origin = w.Source + " " + w.Path
+	}
+	return fmt.Sprintf("workload %s (%s): %s files, %s dirs, %s symlinks, %s; store %s; fork-N N=%d; %d CPUs (%s)",
+		w.Kind, origin, fmtCount(int64(w.Files)), fmtCount(int64(w.Dirs)),
 		fmtCount(int64(w.Symlinks)), fmtBytes(w.Bytes), r.Store, r.Config.Forks, r.Machine.CPUs, r.Machine.CPUModel)
 }
 

@@ -30,6 +30,7 @@ func Run(ctx context.Context, cfg Config, logf func(format string, args ...any))
 		return nil, err
 	}
 	rep.Baselines = e.bases.list
+	rep.Notes = append(rep.Notes, e.bases.notes...)
 	rep.Ratios = computeRatios(rep.Scenarios, rep.Baselines)
 	rep.Targets = computeTargets(rep.Scenarios, rep.Ratios, cfg.Forks)
 	return rep, nil

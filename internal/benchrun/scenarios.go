@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/sandsnap/sandsnap/bench"
 	"github.com/sandsnap/sandsnap/repo"
 )
 
@@ -161,9 +160,8 @@ func runForkRestore(ctx context.Context, e *env) (Result, error) {
 func runForkBackup(ctx context.Context, e *env) (Result, error) {
 	n := e.cfg.Forks
 	for i := range n {
-		seed := e.cfg.Seed + 100 + uint64(i)
-		if _, err := bench.Mutate(e.forkDir(i), e.cfg.mutation(), bench.MutateOptions{Seed: seed}); err != nil {
-			return Result{}, fmt.Errorf("mutate fork %d: %w", i, err)
+		if _, err := e.mutateDir(e.forkDir(i), e.cfg.Seed+100+uint64(i)); err != nil {
+			return Result{}, err
 		}
 	}
 	hs := make([]repo.Handle, n)

@@ -14,12 +14,13 @@ type bar struct {
 	label string
 	value float64
 	text  string // printed after the bar
+	color string // fill; "" is the default blue
 }
 
 // Chart geometry, in SVG user units.
 const (
-	chartWidth  = 760
-	labelWidth  = 300
+	chartWidth  = 920
+	labelWidth  = 420
 	valueWidth  = 90
 	rowHeight   = 22
 	titleHeight = 34
@@ -46,7 +47,11 @@ func barChart(title string, bars []bar, ref float64) string {
 		y := titleHeight + i*rowHeight
 		w := math.Max(0, b.value) / maxV * plot
 		fmt.Fprintf(&s, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", labelWidth-8, y+15, esc(b.label))
-		fmt.Fprintf(&s, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="#3b7dd8"/>`+"\n", labelWidth, y+3, w, rowHeight-6)
+		color := b.color
+		if color == "" {
+			color = "#3b7dd8"
+		}
+		fmt.Fprintf(&s, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", labelWidth, y+3, w, rowHeight-6, color)
 		fmt.Fprintf(&s, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(labelWidth)+w+6, y+15, esc(b.text))
 	}
 	if ref > 0 {
@@ -72,11 +77,19 @@ func (r *Report) charts() map[string]string {
 		if s.NA != "" {
 			continue
 		}
-		thr = append(thr, bar{s.Name, s.MBPerSec, fmtRate(s.MBPerSec) + " MB/s"})
-		up = append(up, bar{s.Name, float64(s.Store.BytesUp), fmtBytes(s.Store.BytesUp)})
+		thr = append(thr, bar{label: s.Name, value: s.MBPerSec, text: fmtRate(s.MBPerSec) + " MB/s"})
+		up = append(up, bar{label: s.Name, value: float64(s.Store.BytesUp), text: fmtBytes(s.Store.BytesUp)})
 	}
 	for _, x := range r.Ratios {
-		ratios = append(ratios, bar{x.Label(), x.Ratio, fmtFactor(x.Ratio)})
+		color := "#2e9e5b" // sandsnap wins
+		if x.Ratio > 1 {
+			color = "#d9822b"
+		}
+		label := x.Label()
+		if res, ok := findResult(r.Scenarios, x.Scenario); ok {
+			label = fmt.Sprintf("%s %s / %s", res.Name, x.Metric, x.Baseline)
+		}
+		ratios = append(ratios, bar{label: label, value: x.Ratio, text: fmtFactor(x.Ratio), color: color})
 	}
 	return map[string]string{
 		"throughput.svg": barChart("Throughput per scenario (logical MB/s)", thr, 0),
