@@ -35,6 +35,13 @@ type BackupOptions struct {
 	// SkipUnreadable records unreadable files in Stats.Skipped and leaves
 	// them out instead of failing the backup.
 	SkipUnreadable bool
+	// AutoParent takes as Parent the snapshot this directory was last
+	// restored from or backed up as on this host (from the files cache;
+	// none if there is no cache entry or that snapshot is gone).
+	AutoParent bool
+	// Reread reads every file, trusting neither the parent nor the files
+	// cache.
+	Reread bool
 	// Progress, if set, is updated as files are processed.
 	Progress *Progress
 }
@@ -65,6 +72,20 @@ func (r *Repository) Backup(ctx context.Context, dir string, opts BackupOptions)
 	if !fi.IsDir() {
 		return Handle{}, fmt.Errorf("repo: backup source %s: %w", dir, ErrNotDir)
 	}
+	var fc *filesCache
+	if !opts.Reread {
+		fc = r.loadFilesCache(abs)
+	}
+	if opts.AutoParent && opts.Parent.IsZero() && fc != nil {
+		if _, err := r.Snapshot(ctx, fc.Snapshot); err == nil {
+			opts.Parent = fc.Snapshot
+		} else {
+			r.opts.Logf("files cache of %s names snapshot %s: %v; backing up without a parent", abs, fc.Snapshot.Str(), err)
+		}
+	}
+	if fc != nil && fc.Snapshot != opts.Parent {
+		fc = nil // it describes another snapshot's files
+	}
 	var parentTree chunk.ID
 	if !opts.Parent.IsZero() {
 		ps, err := r.Snapshot(ctx, opts.Parent)
@@ -75,6 +96,10 @@ func (r *Repository) Backup(ctx context.Context, dir string, opts BackupOptions)
 	}
 
 	b := newBackup(r, abs, opts)
+	b.fcOld = fc
+	if r.opts.CacheDir != "" {
+		b.fcNew = newFilesCache()
+	}
 	root, err := b.run(ctx, parentTree)
 	if err != nil {
 		return Handle{}, err
@@ -100,6 +125,10 @@ type backup struct {
 	// (at most cap(listSem) at once); jobs is closed after they finish.
 	listWG  sync.WaitGroup
 	listSem chan struct{}
+
+	// fcOld is the files cache of the parent snapshot, if any; fcNew
+	// collects this backup's, written after the commit.
+	fcOld, fcNew *filesCache
 
 	mu      sync.Mutex // guards the fields below
 	added   map[chunk.ID]struct{}
@@ -313,7 +342,8 @@ func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.
 				b.opts.Progress.TotalFiles.Add(1)
 				b.opts.Progress.TotalBytes.Add(st.Size)
 			}
-			if b.reuse(&nodes[i], pn) {
+			if b.reuse(crel, &st, &nodes[i], pn) {
+				b.remember(crel, &st, &nodes[i])
 				b.filesReused.Add(1)
 				b.progress(st.Size)
 				continue

@@ -99,16 +99,17 @@ func (w *fileWorker) saveFile(ctx context.Context, job *fileJob) error {
 			}
 		}
 	}
-	var after unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &after); err == nil {
-		if size != uint64(job.st.Size) || after.Mtim != job.st.Mtim || after.Size != job.st.Size {
-			b.mu.Lock()
-			b.changed = append(b.changed, job.rel)
-			b.mu.Unlock()
-		}
-	}
 	job.node.Content = content
 	job.node.Size = size
+	var after unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &after); err != nil || size != uint64(job.st.Size) ||
+		after.Mtim != job.st.Mtim || after.Ctim != job.st.Ctim || after.Size != job.st.Size || after.Ino != job.st.Ino {
+		b.mu.Lock()
+		b.changed = append(b.changed, job.rel)
+		b.mu.Unlock()
+	} else {
+		b.remember(job.rel, job.st, job.node)
+	}
 	b.filesRead.Add(1)
 	b.bytesRead.Add(size)
 	b.progress(int64(size))
@@ -281,6 +282,10 @@ func (b *backup) commit(ctx context.Context, root chunk.ID, start time.Time) (Ha
 		return Handle{}, fmt.Errorf("repo: write snapshot %s: %w", name, err)
 	}
 	b.uploaded.Add(uint64(len(data)))
+	if b.fcNew != nil {
+		b.fcNew.Snapshot = id
+		b.r.saveFilesCache(b.root, b.fcNew)
+	}
 	h := handleOf(id, snap)
 	h.Stats.FilesRead = b.filesRead.Load()
 	h.Stats.BytesRead = b.bytesRead.Load()

@@ -166,12 +166,19 @@ func findNode(t *manifest.Tree, name string) *manifest.Node {
 	return nil
 }
 
-// reuse fills n's content from the parent's entry pn when the file looks
-// unchanged (same size and mtime to the nanosecond) and every chunk is
-// still in the repository.
-func (b *backup) reuse(n, pn *manifest.Node) bool {
-	if pn == nil || pn.Type != manifest.TypeFile || pn.Size != n.Size || pn.MtimeNs != n.MtimeNs {
+// reuse fills n's content from the parent's entry pn when the file is
+// unchanged: its stat matches the files cache entry written when the
+// parent was restored or backed up here (inode, size, mtime, and the same
+// content as pn), or, without an entry, pn's size and mtime to the
+// nanosecond. Every chunk must still be in the repository.
+func (b *backup) reuse(rel string, st *unix.Stat_t, n, pn *manifest.Node) bool {
+	if b.opts.Reread || pn == nil || pn.Type != manifest.TypeFile || pn.Size != n.Size || pn.MtimeNs != n.MtimeNs {
 		return false
+	}
+	if b.fcOld != nil && !b.fcOld.match(rel, st, pn.Content) {
+		if b.fcOld.has(rel) {
+			return false // same size and mtime, but another inode: read it
+		}
 	}
 	for _, id := range pn.Content {
 		if !b.r.idx.has(id) {
@@ -180,4 +187,12 @@ func (b *backup) reuse(n, pn *manifest.Node) bool {
 	}
 	n.Content = pn.Content
 	return true
+}
+
+// remember records a saved file, as the walk's lstat saw it, in the new
+// files cache.
+func (b *backup) remember(rel string, st *unix.Stat_t, n *manifest.Node) {
+	if b.fcNew != nil {
+		b.fcNew.set(rel, fileStatOf(st, n))
+	}
 }

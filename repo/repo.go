@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -77,6 +78,11 @@ type Options struct {
 	Now func() time.Time
 	// Host names the writer in snapshots (default os.Hostname).
 	Host string
+	// CacheDir is this host's cache folder; the files cache of every
+	// directory backed up or restored lives under CacheDir/files. Empty
+	// means no files cache: backups then compare stat with the parent
+	// snapshot's entries, and restores in place read files to compare.
+	CacheDir string
 }
 
 func (o *Options) fill() {
@@ -219,6 +225,29 @@ func (r *Repository) Config() Config { return r.cfg }
 
 // Store returns the store the repository lives in.
 func (r *Repository) Store() store.Store { return r.st }
+
+// VerifyObject checks an immutable object's bytes against its name: packs
+// and index deltas are named by the BLAKE3 of their bytes. Other names are
+// not checked. A host cache uses it before it keeps a fetched object.
+func VerifyObject(name string, data []byte) error {
+	var hex string
+	switch {
+	case strings.HasPrefix(name, packPrefix):
+		hex = name[strings.LastIndexByte(name, '/')+1:]
+	case strings.HasPrefix(name, indexPrefix):
+		hex = strings.TrimPrefix(name, indexPrefix)
+	default:
+		return nil
+	}
+	id, err := chunk.ParseID(hex)
+	if err != nil {
+		return fmt.Errorf("repo: object %s: %w", name, err)
+	}
+	if chunk.Hash(data) != id {
+		return fmt.Errorf("repo: object %s: %w: content does not match its name", name, pack.ErrCorrupt)
+	}
+	return nil
+}
 
 func orDefault(v, d int) int {
 	if v == 0 {

@@ -41,6 +41,9 @@ type RestoreStats struct {
 	// (and hard-link names already linked right): only their metadata was
 	// set.
 	FilesUnchanged uint64 `json:"files_unchanged"`
+	// FilesChecked counts the existing files read to compare them with
+	// the snapshot (those the files cache could not vouch for).
+	FilesChecked uint64 `json:"files_checked"`
 	// Removed counts the entries deleted from the target because the
 	// snapshot lacks them or holds another type or symlink target there;
 	// each entry inside a removed directory counts too.
@@ -79,6 +82,14 @@ func (r *Repository) Restore(ctx context.Context, id chunk.ID, dir string, opts 
 		return RestoreStats{}, fmt.Errorf("%w: snapshot %s expired at %s", ErrExpired, id, snap.Expires.UTC().Format(time.RFC3339))
 	}
 	x := newRestorer(r, opts)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return RestoreStats{}, fmt.Errorf("repo: restore target %s: %w", dir, err)
+	}
+	x.fcOld = r.loadFilesCache(abs)
+	if r.opts.CacheDir != "" {
+		x.fcNew = newFilesCache()
+	}
 	if err := x.plan(ctx, snap.Tree); err != nil {
 		return x.stats(start), fmt.Errorf("repo: restore %s: %w", id.Str(), err)
 	}
@@ -92,6 +103,10 @@ func (r *Repository) Restore(ctx context.Context, id chunk.ID, dir string, opts 
 	if err := x.run(ctx); err != nil {
 		x.cleanup()
 		return x.stats(start), fmt.Errorf("repo: restore %s to %s: %w", id.Str(), dir, err)
+	}
+	if x.fcNew != nil {
+		x.fcNew.Snapshot = id
+		r.saveFilesCache(abs, x.fcNew)
 	}
 	return x.stats(start), nil
 }
@@ -143,12 +158,18 @@ type restorer struct {
 	chunkers sync.Pool // *chunk.Chunker, for the unchanged-file check
 	bufs     sync.Pool // *[]byte, stored frames in flight
 
+	// fcOld is the target's files cache from an earlier restore or backup
+	// (files whose stat and content digest match are not read); fcNew
+	// records what this restore leaves, for the next backup.
+	fcOld, fcNew *filesCache
+
 	noOpenat2 atomic.Bool // the kernel lacks openat2
 	openFiles atomic.Int64
 
 	nFiles, nDirs, nSymlinks, nOther, nBytes uint64 // the snapshot's counts
 
 	filesWritten, bytesWritten, filesUnchanged, removed atomic.Uint64
+	filesChecked                                        atomic.Uint64
 	packsFetched, bytesFetched                          atomic.Uint64
 }
 
@@ -168,6 +189,7 @@ func (x *restorer) stats(start time.Time) RestoreStats {
 		FilesWritten:   x.filesWritten.Load(),
 		BytesWritten:   x.bytesWritten.Load(),
 		FilesUnchanged: x.filesUnchanged.Load(),
+		FilesChecked:   x.filesChecked.Load(),
 		Removed:        x.removed.Load(),
 		PacksFetched:   x.packsFetched.Load(),
 		BytesFetched:   x.bytesFetched.Load(),

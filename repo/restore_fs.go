@@ -261,7 +261,7 @@ func (x *restorer) prepareFile(ctx context.Context, fd int, d *rdir, i int, exis
 	}
 	f.write = true
 	if exists && st.Mode&unix.S_IFMT == unix.S_IFREG {
-		if x.unchanged(fd, n, st) {
+		if x.unchanged(fd, joinRel(d.rel, n.Name), n, st) {
 			f.write = false
 			x.filesUnchanged.Add(1)
 			x.progressFile(int64(n.Size))
@@ -340,7 +340,7 @@ func (x *restorer) createFile(dirfd int, name string, size uint64) error {
 // gives its inode is rewritten, which breaks the extra links, so that
 // setting its metadata cannot reach a name the snapshot does not link
 // (possibly outside the target).
-func (x *restorer) unchanged(dirfd int, n *manifest.Node, st *unix.Stat_t) bool {
+func (x *restorer) unchanged(dirfd int, rel string, n *manifest.Node, st *unix.Stat_t) bool {
 	names := uint64(1)
 	if n.LinkID != 0 {
 		names = x.linkNames[n.LinkID]
@@ -348,6 +348,10 @@ func (x *restorer) unchanged(dirfd int, n *manifest.Node, st *unix.Stat_t) bool 
 	if uint64(st.Size) != n.Size || st.Mtim.Nano() != n.MtimeNs || uint64(st.Nlink) > names {
 		return false
 	}
+	if x.fcOld.match(rel, st, n.Content) {
+		return true // this host wrote or read exactly this content there
+	}
+	x.filesChecked.Add(1)
 	fd, err := unix.Openat(dirfd, n.Name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return false
@@ -500,6 +504,7 @@ func (x *restorer) finishDir(d *rdir) error {
 		n := &d.tree.Nodes[i]
 		if f := d.ents[i].file; f != nil {
 			if f.leader != nil {
+				x.remember(fd, d.rel, n)
 				continue // the same inode as its leader, set there
 			}
 			if f.tmp != "" {
@@ -512,8 +517,23 @@ func (x *restorer) finishDir(d *rdir) error {
 		if err := x.setMeta(fd, n, d.ents[i].fresh); err != nil {
 			return fmt.Errorf("%q: %w", joinRel(d.rel, n.Name), err)
 		}
+		x.remember(fd, d.rel, n)
 	}
 	return nil
+}
+
+// remember records a regular file's final stat in the new files cache,
+// after its mtime is set, so that the next backup of this directory
+// trusts it without reading.
+func (x *restorer) remember(dirfd int, rel string, n *manifest.Node) {
+	if x.fcNew == nil || n.Type != manifest.TypeFile {
+		return
+	}
+	var st unix.Stat_t
+	if unix.Fstatat(dirfd, n.Name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return
+	}
+	x.fcNew.set(joinRel(rel, n.Name), fileStatOf(&st, n))
 }
 
 // setMeta sets the owner (as root), user.* xattrs, mode and mtime of the
