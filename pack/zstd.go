@@ -7,14 +7,19 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// NewEncoder returns the zstd encoder that sandsnap packs are written with:
-// level 3 (zstd.SpeedDefault), as many concurrent EncodeAll calls as there
-// are CPUs, and no per-frame CRC, because every blob is checked against its
-// BLAKE3 ID on read and the pack ID covers the rest. Share one encoder
-// between all Writers; it is safe for concurrent use through EncodeAll.
-func NewEncoder() (*zstd.Encoder, error) {
+// NewEncoder returns the zstd encoder that sandsnap packs are written with
+// at level 3 (zstd.SpeedDefault); see NewEncoderLevel.
+func NewEncoder() (*zstd.Encoder, error) { return NewEncoderLevel(zstd.SpeedDefault) }
+
+// NewEncoderLevel returns a zstd encoder for packs at the given level: as
+// many concurrent EncodeAll calls as there are CPUs, and no per-frame CRC,
+// because every blob is checked against its BLAKE3 ID on read and the pack
+// ID covers the rest. Share one encoder between all Writers; it is safe for
+// concurrent use through EncodeAll. The level is the writer's choice only:
+// every level decodes with the same decoder.
+func NewEncoderLevel(level zstd.EncoderLevel) (*zstd.Encoder, error) {
 	enc, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithEncoderLevel(level),
 		zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)),
 		zstd.WithEncoderCRC(false),
 	)
