@@ -54,16 +54,23 @@ func diffBase(t *testing.T) string {
 		"same.txt":   []byte("same size, other bytes"),
 		"typechg":    []byte("a file that becomes a directory"),
 		"keep/deep":  []byte("unchanged subtree"),
+		"owner.txt":  []byte("owner"),
+		"xattr.txt":  []byte("xattr"),
 	})
 	if err := os.Symlink("a.txt", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, "a.txt"), filepath.Join(dir, "hardlink")); err != nil {
 		t.Fatal(err)
 	}
 	stampTree(t, dir, 1_700_000_000)
 	return dir
 }
 
-// mutateForDiff makes one change of each kind to a diffBase tree.
-func mutateForDiff(t *testing.T, dir string) {
+// mutateForDiff makes one change of each kind to a diffBase tree. Owner
+// and xattr changes are made only where they can be (root, a file system
+// with user xattrs); it reports which were.
+func mutateForDiff(t *testing.T, dir string) (owner, xattrs bool) {
 	t.Helper()
 	j := func(p string) string { return filepath.Join(dir, p) }
 	must := func(err error) {
@@ -85,8 +92,30 @@ func mutateForDiff(t *testing.T, dir string) {
 	must(os.WriteFile(j("typechg/y"), []byte("y"), 0o644))
 	must(os.Remove(j("link")))
 	must(os.Symlink("dir/b.txt", j("link")))
+	must(os.Remove(j("hardlink")))
+	must(os.MkdirAll(j("newdir/sub"), 0o755))
+	must(os.WriteFile(j("newdir/sub/z"), []byte("z"), 0o644))
+	must(os.Chmod(j("keep"), 0o700))
+	owner = os.Geteuid() == 0 && unix.Lchown(j("owner.txt"), 4242, 4242) == nil
+	xattrs = unix.Lsetxattr(j("xattr.txt"), "user.sandsnap.test", []byte("v"), 0) == nil
 	stampTree(t, dir, 1_700_000_000)
 	setMtime(t, j("mtime.txt"), 1_700_000_001)
+	return owner, xattrs
+}
+
+// reverse turns the changes from a to b into those from b to a.
+func reverse(cs []Change) []Change {
+	out := make([]Change, len(cs))
+	for i, c := range cs {
+		switch c.Kind {
+		case ChangeAdded:
+			c.Kind = ChangeRemoved
+		case ChangeRemoved:
+			c.Kind = ChangeAdded
+		}
+		out[i] = c
+	}
+	return out
 }
 
 func collect(t *testing.T, run func(fn func(Change) error) error) []Change {
@@ -106,28 +135,46 @@ func TestDiff(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mutateForDiff(t, dir)
+	owner, xattrs := mutateForDiff(t, dir)
 
 	changed := func(p string, what ...string) Change { return Change{Path: p, Kind: ChangeChanged, What: what} }
 	added := func(p string) Change { return Change{Path: p, Kind: ChangeAdded} }
 	removed := func(p string) Change { return Change{Path: p, Kind: ChangeRemoved} }
 	// full is every change; cheap is what lstat alone can see (same.txt
 	// kept its size and mtime).
-	full := []Change{
-		added("added.txt"),
-		changed("dir/b.txt", "content", "size"),
-		removed("gone.txt"),
-		removed("gonedir"),
-		removed("gonedir/x"),
-		changed("gonedir2", "type"),
-		removed("gonedir2/x"),
-		changed("link", "target"),
-		changed("mode.txt", "mode"),
-		changed("mtime.txt", "mtime"),
-		changed("same.txt", "content"),
-		changed("typechg", "type"),
-		added("typechg/y"),
+	all := []struct {
+		c    Change
+		made bool
+	}{
+		{changed("a.txt", "link"), true},
+		{added("added.txt"), true},
+		{changed("dir/b.txt", "content", "size"), true},
+		{removed("gone.txt"), true},
+		{removed("gonedir"), true},
+		{removed("gonedir/x"), true},
+		{changed("gonedir2", "type"), true},
+		{removed("gonedir2/x"), true},
+		{removed("hardlink"), true},
+		{changed("keep", "mode"), true},
+		{changed("link", "target"), true},
+		{changed("mode.txt", "mode"), true},
+		{changed("mtime.txt", "mtime"), true},
+		{added("newdir"), true},
+		{added("newdir/sub"), true},
+		{added("newdir/sub/z"), true},
+		{changed("owner.txt", "owner"), owner},
+		{changed("same.txt", "content"), true},
+		{changed("typechg", "type"), true},
+		{added("typechg/y"), true},
+		{changed("xattr.txt", "xattrs"), xattrs},
 	}
+	var full []Change
+	for _, x := range all {
+		if x.made {
+			full = append(full, x.c)
+		}
+	}
+	t.Logf("owner change tested: %v; xattr change tested: %v", owner, xattrs)
 	var cheap []Change
 	for _, c := range full {
 		switch c.Path {
@@ -167,21 +214,7 @@ func TestDiff(t *testing.T) {
 	}{
 		{"a to b", a.ID, b.ID, full},
 		{"same", a.ID, a.ID, nil},
-		{"b to a", b.ID, a.ID, []Change{
-			removed("added.txt"),
-			changed("dir/b.txt", "content", "size"),
-			added("gone.txt"),
-			added("gonedir"),
-			added("gonedir/x"),
-			changed("gonedir2", "type"),
-			added("gonedir2/x"),
-			changed("link", "target"),
-			changed("mode.txt", "mode"),
-			changed("mtime.txt", "mtime"),
-			changed("same.txt", "content"),
-			changed("typechg", "type"),
-			removed("typechg/y"),
-		}},
+		{"b to a", b.ID, a.ID, reverse(full)},
 	}
 	for _, tc := range snapTests {
 		t.Run("snapshots/"+tc.name, func(t *testing.T) {

@@ -10,7 +10,26 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sandsnap/sandsnap/repo"
+	"github.com/sandsnap/sandsnap/store/cache"
 )
+
+// autoParent is the --parent value that asks for the snapshot the
+// directory was last restored from or backed up as.
+const autoParent = "auto"
+
+// backupOutput is what backup --json prints: the handle, whose stats
+// gain the host cache's counts.
+type backupOutput struct {
+	repo.Handle
+	Stats backupStats `json:"stats"`
+}
+
+// backupStats is repo.Stats plus the host cache's counts (absent with
+// --no-cache).
+type backupStats struct {
+	repo.Stats
+	Cache *cache.Stats `json:"cache,omitempty"`
+}
 
 type backupFlags struct {
 	name           string
@@ -18,6 +37,7 @@ type backupFlags struct {
 	parent         string
 	excludes       []string
 	skipUnreadable bool
+	reread         bool
 	json           bool
 }
 
@@ -35,7 +55,9 @@ every entry was saved: an interrupted or failed backup leaves no snapshot.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.name, "name", "", "snapshot name (a handle can be resolved by name)")
 	fl.StringVar(&f.ttl, "ttl", "", `time to live ("72h", "7d", "1d12h"); default: never expires`)
-	fl.StringVar(&f.parent, "parent", "", "HANDLE of an earlier snapshot of DIR: unchanged files are not read again")
+	fl.StringVar(&f.parent, "parent", "",
+		`HANDLE of an earlier snapshot of DIR: unchanged files are not read again; "auto": the snapshot DIR was last restored from or backed up as, found in the host cache (none if not found)`)
+	fl.BoolVar(&f.reread, "reread", false, "read every file, trusting neither the parent nor the host cache")
 	fl.StringArrayVar(&f.excludes, "exclude", nil, "leave out entries matching GLOB (repeatable; a GLOB with / matches paths from DIR)")
 	fl.BoolVar(&f.skipUnreadable, "skip-unreadable", false, "leave out and report unreadable files instead of failing")
 	fl.BoolVar(&f.json, "json", false, "print the handle as JSON")
@@ -57,6 +79,7 @@ func (a *app) backup(cmd *cobra.Command, dir string, f backupFlags) error {
 		return fmt.Errorf("backup source %s: not a directory", dir)
 	}
 	ctx := cmd.Context()
+	a.useCache = true
 	s, err := a.open(ctx, openOrInit)
 	if err != nil {
 		return err
@@ -66,9 +89,11 @@ func (a *app) backup(cmd *cobra.Command, dir string, f backupFlags) error {
 		TTL:            ttl,
 		Excludes:       f.excludes,
 		SkipUnreadable: f.skipUnreadable,
+		Reread:         f.reread,
+		AutoParent:     f.parent == autoParent,
 		Progress:       new(repo.Progress),
 	}
-	if f.parent != "" {
+	if f.parent != "" && f.parent != autoParent {
 		opts.Parent, err = s.r.Resolve(ctx, f.parent, a.stdin)
 		if err != nil {
 			return fmt.Errorf("--parent: %w", err)
@@ -81,14 +106,15 @@ func (a *app) backup(cmd *cobra.Command, dir string, f backupFlags) error {
 		return err
 	}
 	h.Stats.Requests = s.requests()
+	out := backupOutput{Handle: h, Stats: backupStats{Stats: h.Stats, Cache: s.cacheStats()}}
 	if f.json {
-		return writeJSON(a.stdout, h)
+		return writeJSON(a.stdout, out)
 	}
-	return printBackup(a, h)
+	return printBackup(a, out)
 }
 
-func printBackup(a *app, h repo.Handle) error {
-	st := h.Stats
+func printBackup(a *app, out backupOutput) error {
+	h, st := out.Handle, out.Stats
 	var b strings.Builder
 	fmt.Fprintf(&b, "snapshot %s\n", h.ID)
 	if h.Name != "" {
@@ -99,6 +125,10 @@ func printBackup(a *app, h repo.Handle) error {
 	fmt.Fprintf(&b, "new      %d blobs, %s\n", st.BlobsNew, formatBytes(st.BytesNew))
 	fmt.Fprintf(&b, "uploaded %d packs, %s in %d requests\n", st.PacksUploaded, formatBytes(st.BytesUploaded),
 		st.Requests["put"]+st.Requests["get"]+st.Requests["head"]+st.Requests["list"]+st.Requests["delete"])
+	if h.Parent != nil {
+		fmt.Fprintf(&b, "parent   %s\n", *h.Parent)
+	}
+	b.WriteString(cacheLine(st.Cache))
 	if h.Expires != nil {
 		fmt.Fprintf(&b, "expires  %s\n", formatTime(*h.Expires))
 	}

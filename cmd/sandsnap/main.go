@@ -80,8 +80,15 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 
-	repoURL  string
-	endpoint string
+	repoURL   string
+	endpoint  string
+	cachePath string // --cache
+	noCache   bool   // --no-cache
+	cacheSize string // --cache-size
+	// useCache is set by the commands that move data (backup, restore,
+	// diff) before they open the repository. The others do without the
+	// host cache: verify must read what the real store holds.
+	useCache bool
 }
 
 // newRootCmd builds the command tree for one invocation.
@@ -116,7 +123,11 @@ handle's JSON on stdin), a file holding a handle's JSON, or a snapshot name.`,
 	pf.StringVar(&a.repoURL, "repo", "",
 		"repository: a path, file:///path, s3://BUCKET/PREFIX or r2://ACCOUNT/BUCKET/PREFIX (default $SANDSNAP_REPO)")
 	pf.StringVar(&a.endpoint, "endpoint", "", "S3 API endpoint URL, for S3-compatible servers")
-	root.AddCommand(a.initCmd(), a.backupCmd(), a.restoreCmd(), a.lsCmd(), a.showCmd(), a.verifyCmd())
+	pf.StringVar(&a.cachePath, "cache", "",
+		"host cache folder, shared by all repositories and processes (default <user cache dir>/sandsnap)")
+	pf.BoolVar(&a.noCache, "no-cache", false, "use no host cache: packs come from the repository every time, and --parent auto finds no parent")
+	pf.StringVar(&a.cacheSize, "cache-size", "4GiB", `bound of the host cache's pack copies ("500MB", "4GiB")`)
+	root.AddCommand(a.initCmd(), a.backupCmd(), a.restoreCmd(), a.lsCmd(), a.showCmd(), a.verifyCmd(), a.diffCmd())
 	return root
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sandsnap/sandsnap/chunk"
 	"github.com/sandsnap/sandsnap/repo"
+	"github.com/sandsnap/sandsnap/store/cache"
 )
 
 // restoreOutput is what restore --json prints.
@@ -17,10 +18,13 @@ type restoreOutput struct {
 	Stats restoreStats `json:"stats"`
 }
 
-// restoreStats is repo.RestoreStats plus the store requests it took.
+// restoreStats is repo.RestoreStats plus the store requests it took
+// (below the host cache: what the real store served) and the host cache's
+// counts (absent with --no-cache).
 type restoreStats struct {
 	repo.RestoreStats
 	Requests map[string]int64 `json:"requests"`
+	Cache    *cache.Stats     `json:"cache,omitempty"`
 }
 
 func (a *app) restoreCmd() *cobra.Command {
@@ -33,6 +37,7 @@ Files DIR already holds unchanged are kept; what the snapshot lacks is removed.`
 		Args: argsNamed("HANDLE", "DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			a.useCache = true
 			s, err := a.open(ctx, openExisting)
 			if err != nil {
 				return err
@@ -52,7 +57,7 @@ Files DIR already holds unchanged are kept; what the snapshot lacks is removed.`
 			if err != nil {
 				return err
 			}
-			out := restoreOutput{ID: id, Dir: dir, Stats: restoreStats{RestoreStats: st, Requests: s.requests()}}
+			out := restoreOutput{ID: id, Dir: dir, Stats: restoreStats{RestoreStats: st, Requests: s.requests(), Cache: s.cacheStats()}}
 			if asJSON {
 				return writeJSON(a.stdout, out)
 			}
@@ -70,12 +75,21 @@ func printRestore(a *app, out restoreOutput) error {
 			"files    %d (%d dirs, %d symlinks, %d other), %s\n"+
 			"written  %d files, %s (%d unchanged, %d removed)\n"+
 			"fetched  %s in %d range reads (%d requests in all)\n"+
+			"%s"+
 			"time     %.2f s\n",
 		out.ID, out.Dir,
 		st.Files, st.Dirs, st.Symlinks, st.Other, formatBytes(st.Bytes),
 		st.FilesWritten, formatBytes(st.BytesWritten), st.FilesUnchanged, st.Removed,
 		formatBytes(st.BytesFetched), st.PacksFetched,
 		st.Requests["get"]+st.Requests["head"]+st.Requests["list"]+st.Requests["put"]+st.Requests["delete"],
-		st.Seconds)
+		cacheLine(st.Cache), st.Seconds)
 	return err
+}
+
+// cacheLine is the human output's line about the host cache, or "".
+func cacheLine(c *cache.Stats) string {
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprintf("cache    %d hits, %d misses, %d filled (%s)\n", c.Hits, c.Misses, c.Fills, formatBytes(c.BytesFilled))
 }

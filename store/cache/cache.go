@@ -1,0 +1,440 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/sandsnap/sandsnap/store"
+)
+
+// ErrInvalidKey: DefaultDir got a repository key that is not a single
+// path element.
+var ErrInvalidKey = errors.New("cache: invalid repository key")
+
+// DefaultMaxBytes is the size bound used when Options.MaxBytes is 0.
+const DefaultMaxBytes = 4 << 30
+
+const (
+	objectsDir = "objects"
+	locksDir   = "locks"
+	// lockDigits is how many hex digits of a name's hash pick its lock
+	// file: 16^3 = 4096 lock files at most.
+	lockDigits = 3
+	// touchEvery limits the mtime updates of hits.
+	touchEvery = time.Minute
+	// fillAttempts bounds how often a Load tries the cache before it
+	// reads the inner store directly.
+	fillAttempts = 3
+)
+
+// Options configures a Store. The zero value gives the defaults.
+type Options struct {
+	// MaxBytes bounds the size of the cached files; 0 means
+	// DefaultMaxBytes.
+	MaxBytes int64
+	// Cacheable reports whether an object is immutable and worth caching;
+	// nil means names that start with "packs/" or "index/".
+	Cacheable func(name string) bool
+	// Verify, if set, checks a whole object fetched from the inner store
+	// before it enters the cache; an object that fails is not cached and
+	// the Load fails with Verify's error. Bytes given to Save are not
+	// verified: the caller made them.
+	Verify func(name string, data []byte) error
+	// Logf, if set, reports what the cache repairs or fails to do (a
+	// corrupt file dropped, a failed write or eviction).
+	Logf func(format string, args ...any)
+	// Now stamps the files for least-recently-used eviction; nil means
+	// time.Now.
+	Now func() time.Time
+}
+
+// Stats are the cache's counts since New; see the field comments.
+type Stats struct {
+	// Hits counts cacheable Loads served from a cached copy without
+	// waiting for a fill.
+	Hits int64 `json:"hits"`
+	// Misses counts the other cacheable Loads: those that filled the
+	// object, waited for another goroutine's or process's fill, or read
+	// the inner store.
+	Misses int64 `json:"misses"`
+	// Fills counts the objects this Store wrote into the cache, by a
+	// Load's fill or by a Save; BytesFilled sums their lengths.
+	Fills       int64 `json:"fills"`
+	BytesFilled int64 `json:"bytes_filled"`
+	// Evictions counts the files this Store deleted to keep the bound.
+	Evictions int64 `json:"evictions"`
+}
+
+// Store is a store.Store that caches the whole cacheable objects of an
+// inner store in a local folder; see the package comment. It is safe for
+// concurrent use if the inner store is, and several processes may use one
+// folder at once.
+type Store struct {
+	inner store.Store
+	dir   string
+	opts  Options
+	group singleflight.Group // fills in flight, by name
+	// tooBig holds the names of objects found larger than the bound: their
+	// Loads pass through instead of fetching the whole object each time.
+	tooBig sync.Map
+
+	used      atomic.Int64 // estimated bytes under objects/
+	sinceScan atomic.Int64 // bytes this Store filled since its last scan
+	evictMu   sync.Mutex   // held by the one goroutine that scans and evicts
+
+	// procLock stands in for flock where there is none (lock_other.go).
+	procLock chan struct{}
+
+	hits, misses, fills, bytesFilled, evictions atomic.Int64
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a Store that caches inner's cacheable objects in dir,
+// creating dir if needed. It scans dir once to learn its size and evicts
+// if dir holds more than the bound.
+func New(inner store.Store, dir string, opts Options) (*Store, error) {
+	if opts.MaxBytes <= 0 {
+		opts.MaxBytes = DefaultMaxBytes
+	}
+	if opts.Cacheable == nil {
+		opts.Cacheable = defaultCacheable
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	for _, sub := range []string{objectsDir, locksDir} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o700); err != nil {
+			return nil, fmt.Errorf("cache: create %s: %w", dir, err)
+		}
+	}
+	s := &Store{inner: inner, dir: dir, opts: opts, procLock: make(chan struct{}, 1)}
+	total, err := s.evict("")
+	if err != nil {
+		return nil, fmt.Errorf("cache: scan %s: %w", dir, err)
+	}
+	s.used.Store(total)
+	return s, nil
+}
+
+// DefaultDir returns the cache folder of the repository known by repoKey
+// under the user's cache folder: <os.UserCacheDir>/sandsnap/<repoKey>.
+func DefaultDir(repoKey string) (string, error) {
+	if repoKey == "" || repoKey == "." || repoKey == ".." || strings.ContainsAny(repoKey, "/\\\x00") {
+		return "", fmt.Errorf("%w: %q", ErrInvalidKey, repoKey)
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("cache: user cache folder: %w", err)
+	}
+	return filepath.Join(base, "sandsnap", repoKey), nil
+}
+
+func defaultCacheable(name string) bool {
+	return strings.HasPrefix(name, "packs/") || strings.HasPrefix(name, "index/")
+}
+
+// Dir returns the cache folder.
+func (s *Store) Dir() string { return s.dir }
+
+// Stats returns the counts so far, read field by field.
+func (s *Store) Stats() Stats {
+	return Stats{
+		Hits: s.hits.Load(), Misses: s.misses.Load(), Fills: s.fills.Load(),
+		BytesFilled: s.bytesFilled.Load(), Evictions: s.evictions.Load(),
+	}
+}
+
+// keyOf returns the hex SHA-256 of name, its cached file's name.
+func keyOf(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:])
+}
+
+func (s *Store) objectPath(key string) string {
+	return filepath.Join(s.dir, objectsDir, key)
+}
+
+// Save saves data in the inner store and, for a cacheable name, puts it
+// into the cache.
+func (s *Store) Save(ctx context.Context, name string, data []byte, opts store.SaveOptions) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cache: save %q: %w", name, err)
+	}
+	if !s.opts.Cacheable(name) {
+		return s.inner.Save(ctx, name, data, opts)
+	}
+	key := keyOf(name)
+	if err := s.inner.Save(ctx, name, data, opts); err != nil {
+		// ErrExists and ErrPrecondition changed nothing; other failures
+		// may have applied the Save.
+		if !errors.Is(err, store.ErrExists) && !errors.Is(err, store.ErrPrecondition) {
+			s.drop(key)
+		}
+		return err
+	}
+	// The object is saved: the cache must follow even if ctx ends now.
+	unlock, err := s.lock(context.WithoutCancel(ctx), key)
+	if err != nil {
+		s.opts.Logf("cache: save %q: %v", name, err)
+		s.drop(key)
+		return nil
+	}
+	defer unlock()
+	if err := s.put(key, data); err != nil {
+		s.opts.Logf("cache: save %q: %v", name, err)
+		s.drop(key)
+	}
+	return nil
+}
+
+// Load serves a range of name, from the cache if name is cacheable.
+func (s *Store) Load(ctx context.Context, name string, offset, length int64, fn func(io.Reader) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cache: load %q: %w", name, err)
+	}
+	if !s.opts.Cacheable(name) {
+		return s.inner.Load(ctx, name, offset, length, fn)
+	}
+	if _, ok := s.tooBig.Load(name); ok {
+		s.misses.Add(1)
+		return s.inner.Load(ctx, name, offset, length, fn)
+	}
+	key := keyOf(name)
+	for attempt := range fillAttempts {
+		if done, err := s.serveCached(key, name, offset, length, fn); done {
+			if attempt == 0 {
+				s.hits.Add(1)
+			}
+			return err
+		}
+		if attempt == 0 {
+			s.misses.Add(1)
+		}
+		data, err := s.fill(ctx, key, name)
+		if err != nil {
+			return err
+		}
+		if data != nil {
+			return serveBytes(name, data, offset, length, fn)
+		}
+		// Another process filled it: serve from the file.
+	}
+	// The copy keeps vanishing (evicted as soon as filled): read directly.
+	return s.inner.Load(ctx, name, offset, length, fn)
+}
+
+// span checks a range of an object of size bytes and returns where it
+// ends; length 0 means to the end.
+func span(name string, size, offset, length int64) (int64, error) {
+	end := offset + length
+	if length == 0 {
+		end = size
+	}
+	if offset < 0 || length < 0 || offset > size || end > size || end < offset {
+		return 0, fmt.Errorf("cache: load %q [%d, +%d) of %d bytes: %w", name, offset, length, size, store.ErrInvalidRange)
+	}
+	return end, nil
+}
+
+// serveBytes calls fn over a range of a fetched object.
+func serveBytes(name string, data []byte, offset, length int64, fn func(io.Reader) error) error {
+	end, err := span(name, int64(len(data)), offset, length)
+	if err != nil {
+		return err
+	}
+	return fn(bytes.NewReader(data[offset:end]))
+}
+
+// serveCached serves the range from name's cached copy if there is a
+// sound one; it reports whether it did. An error with done true is final
+// (a bad range or fn's own error). A copy whose read fails is dropped and
+// done is false, so fn runs again over the inner store's bytes, as a
+// retrying store may do.
+func (s *Store) serveCached(key, name string, offset, length int64, fn func(io.Reader) error) (done bool, err error) {
+	p := s.objectPath(key)
+	f, fi, size, err := s.openCached(p)
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	end, err := span(name, size, offset, length)
+	if err != nil {
+		return true, err
+	}
+	if now := s.opts.Now(); now.Sub(fi.ModTime()) >= touchEvery {
+		_ = os.Chtimes(p, now, now) // best effort: a gone file needs no stamp
+	}
+	wr := &watchReader{r: io.NewSectionReader(f, headerSize+offset, end-offset), n: end - offset}
+	err = fn(wr)
+	if wr.err != nil {
+		s.opts.Logf("cache: read %q from %s: %v; dropping it", name, p, wr.err)
+		s.dropFile(p, fi)
+		return false, nil
+	}
+	return true, err
+}
+
+// watchReader reads n bytes of a cached file and remembers the first
+// error other than io.EOF; an io.EOF before n bytes (the file shrank)
+// becomes io.ErrUnexpectedEOF, since a short read must never pass silently.
+type watchReader struct {
+	r   io.Reader
+	n   int64 // bytes still expected
+	err error
+}
+
+func (w *watchReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	w.n -= int64(n)
+	if err == io.EOF && w.n > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil && err != io.EOF && w.err == nil {
+		w.err = err
+	}
+	return n, err
+}
+
+// fill fetches name into the cache, once for all concurrent callers. It
+// returns the object's bytes, or nil if another process had filled the
+// cache meanwhile. A caller whose own context is done stops waiting; a
+// caller that waited on a fill whose leader was cancelled tries again.
+func (s *Store) fill(ctx context.Context, key, name string) ([]byte, error) {
+	for attempt := 0; ; attempt++ {
+		ch := s.group.DoChan(key, func() (any, error) { return s.fillLocked(ctx, key, name) })
+		var r singleflight.Result
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("cache: load %q: %w", name, ctx.Err())
+		case r = <-ch:
+		}
+		if r.Err != nil && ctx.Err() == nil && attempt+1 < fillAttempts &&
+			(errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)) {
+			continue // the leader's context ended, not ours
+		}
+		data, _ := r.Val.([]byte)
+		return data, r.Err
+	}
+}
+
+// fillLocked fetches name under its lock; see fill.
+func (s *Store) fillLocked(ctx context.Context, key, name string) ([]byte, error) {
+	unlock, err := s.lock(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("cache: lock %q: %w", name, err)
+	}
+	defer unlock()
+	if f, _, _, err := s.openCached(s.objectPath(key)); err == nil {
+		f.Close()
+		return nil, nil
+	}
+	var data []byte
+	err = s.inner.Load(ctx, name, 0, 0, func(r io.Reader) error {
+		var err error
+		data, err = io.ReadAll(r) // anew on each call: a retry starts over
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s.opts.Verify != nil {
+		if err := s.opts.Verify(name, data); err != nil {
+			return nil, fmt.Errorf("cache: verify %q: %w", name, err)
+		}
+	}
+	if headerSize+int64(len(data)) > s.opts.MaxBytes {
+		s.tooBig.Store(name, struct{}{})
+	}
+	if err := s.put(key, data); err != nil {
+		s.opts.Logf("cache: fill %q: %v", name, err) // still served
+	}
+	return data, nil
+}
+
+// Stat passes through: existence in the real store is what matters.
+func (s *Store) Stat(ctx context.Context, name string) (store.Info, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Info{}, fmt.Errorf("cache: stat %q: %w", name, err)
+	}
+	return s.inner.Stat(ctx, name)
+}
+
+// List passes through.
+func (s *Store) List(ctx context.Context, prefix string, fn func(store.Info) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cache: list %q: %w", prefix, err)
+	}
+	return s.inner.List(ctx, prefix, fn)
+}
+
+// Remove removes name from the inner store, then drops its cached copy
+// under the object's lock, so that a fill racing with the Remove cannot
+// leave a copy behind it.
+func (s *Store) Remove(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cache: remove %q: %w", name, err)
+	}
+	err := s.inner.Remove(ctx, name)
+	if !s.opts.Cacheable(name) {
+		return err
+	}
+	key := keyOf(name)
+	if unlock, lerr := s.lock(context.WithoutCancel(ctx), key); lerr == nil {
+		defer unlock()
+	} else {
+		s.opts.Logf("cache: remove %q: %v", name, lerr)
+	}
+	s.drop(key)
+	return err
+}
+
+// Evict drops the cached copy of name, if any, so that the next Load
+// fetches it from the inner store again: the repository calls it when a
+// blob read from the cache fails its hash check.
+func (s *Store) Evict(name string) error {
+	p := s.objectPath(keyOf(name))
+	fi, err := os.Lstat(p)
+	if err == nil {
+		err = os.Remove(p)
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("cache: evict %q: %w", name, err)
+	}
+	s.used.Add(-fi.Size())
+	return nil
+}
+
+// drop deletes key's cached copy, logging a failure.
+func (s *Store) drop(key string) {
+	p := s.objectPath(key)
+	fi, err := os.Lstat(p)
+	if err == nil {
+		err = os.Remove(p)
+	}
+	switch {
+	case err == nil:
+		s.used.Add(-fi.Size())
+	case !errors.Is(err, os.ErrNotExist):
+		s.opts.Logf("cache: drop %s: %v", p, err)
+	}
+}
