@@ -78,6 +78,11 @@ type Options struct {
 	// this capacity on first use, so it is never copied to grow; 0 lets it
 	// grow as needed.
 	SizeHint int
+	// Buffer, if not nil, is where the pack is built (from length 0; its
+	// capacity is reused, and preferred over SizeHint). A caller that
+	// recycles Packed.Data this way after uploading it keeps a backup's
+	// memory flat instead of leaving a 16 MiB buffer to the GC per pack.
+	Buffer []byte
 }
 
 // withDefaults fills in and clamps the options.

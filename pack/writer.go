@@ -100,8 +100,13 @@ func (w *Writer) closeFrame() {
 // pack's buffer, or raw if compression does not pay, and assigns the
 // frame to every entry added since the last frame.
 func (w *Writer) writeFrame(plain []byte) {
-	if w.data == nil && w.opts.SizeHint > 0 {
-		w.data = make([]byte, 0, w.opts.SizeHint)
+	if w.data == nil {
+		switch {
+		case w.opts.Buffer != nil:
+			w.data = w.opts.Buffer[:0]
+		case w.opts.SizeHint > 0:
+			w.data = make([]byte, 0, w.opts.SizeHint)
+		}
 	}
 	start := len(w.data)
 	f := Frame{Offset: uint32(start), RawLength: uint32(len(plain)), Compressed: true}

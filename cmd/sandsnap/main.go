@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -20,7 +21,17 @@ const (
 	exitUsage = 2 // bad flags or arguments
 )
 
+// memoryLimit is the process's soft heap limit unless GOMEMLIMIT says
+// otherwise. A backup keeps a few 16 MiB packs live; without a limit the
+// GC lets the heap reach twice that before it collects, and a sandbox's
+// memory is small. Measured on a 500 MB workspace: peak RSS 250 MB
+// without it, 150-160 MB with it, at the same speed.
+const memoryLimit = 192 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	// Ctrl-C or SIGTERM cancels the context: a backup then stops before
 	// it writes its snapshot object, so it commits nothing.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
