@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,17 @@ func (r *Repository) Backup(ctx context.Context, dir string, opts BackupOptions)
 	if !fi.IsDir() {
 		return Handle{}, fmt.Errorf("repo: backup source %s: %w", dir, ErrNotDir)
 	}
+	// gc protocol (gc_writer.go): the lease first, then gc's state, before
+	// anything is looked up in the index. The lease ends after the commit
+	// (or the failure): the snapshot exists before gc can see the lease end.
+	l, _, err := r.acquireLease(ctx, "backup")
+	if err != nil {
+		return Handle{}, err
+	}
+	defer l.release(ctx)
+	if _, err := r.refreshGCView(ctx); err != nil {
+		return Handle{}, err
+	}
 	var fc *filesCache
 	if !opts.Reread {
 		fc = r.loadFilesCache(abs)
@@ -96,6 +108,7 @@ func (r *Repository) Backup(ctx context.Context, dir string, opts BackupOptions)
 	}
 
 	b := newBackup(r, abs, opts)
+	b.writer = strings.TrimPrefix(l.name, leasePrefix) // the snapshot names its writer's lease
 	b.fcOld = fc
 	if r.opts.CacheDir != "" {
 		b.fcNew = newFilesCache()
@@ -104,7 +117,20 @@ func (r *Repository) Backup(ctx context.Context, dir string, opts BackupOptions)
 	if err != nil {
 		return Handle{}, err
 	}
-	return b.commit(ctx, root, start)
+	if r.beforeCommit != nil {
+		r.beforeCommit()
+	}
+	// The store's time stamps the snapshot, and the lease must not have
+	// lapsed; then reused blobs that gc condemned meanwhile are uploaded
+	// again, before the index delta is written.
+	now, err := l.check(ctx)
+	if err != nil {
+		return Handle{}, err
+	}
+	if err := b.reuploadCondemned(ctx); err != nil {
+		return Handle{}, err
+	}
+	return b.commit(ctx, root, start, now)
 }
 
 // backup is the state of one running backup.
@@ -126,12 +152,15 @@ type backup struct {
 	listWG  sync.WaitGroup
 	listSem chan struct{}
 
+	writer string // the lease ID, recorded in the snapshot
+
 	// fcOld is the files cache of the parent snapshot, if any; fcNew
 	// collects this backup's, written after the commit.
 	fcOld, fcNew *filesCache
 
 	mu      sync.Mutex // guards the fields below
 	added   map[chunk.ID]struct{}
+	reused  map[chunk.ID]struct{} // blobs taken from the index (gc_writer.go)
 	entries []pack.Entry
 	skipped []string
 	changed []string
@@ -149,14 +178,38 @@ func newBackup(r *Repository, root string, opts BackupOptions) *backup {
 		uploads: make(chan pack.Packed),
 		treeW:   r.newPackWriter(r.cfg.TreePackSize),
 		added:   make(map[chunk.ID]struct{}),
+		reused:  make(map[chunk.ID]struct{}),
 		listSem: make(chan struct{}, r.opts.Workers),
 	}
 }
 
 // newPackWriter returns a writer for a pack of about target bytes; its
-// buffer fits the target plus the largest chunk, so it never regrows.
+// buffer fits the target plus the largest chunk, so it never regrows. Data
+// packs reuse the buffers of packs already uploaded (recyclePack).
 func (r *Repository) newPackWriter(target int) *pack.Writer {
-	return pack.NewWriter(r.enc, pack.Options{FrameSize: r.cfg.FrameSize, SizeHint: target + int(r.cfg.Chunker.MaxSize) + 64<<10})
+	hint := target + int(r.cfg.Chunker.MaxSize) + 64<<10
+	opts := pack.Options{FrameSize: r.cfg.FrameSize, SizeHint: hint}
+	if target >= r.cfg.DataPackSize {
+		select {
+		case b := <-r.packBufs:
+			if cap(b) >= hint {
+				opts.Buffer = b
+			}
+		default:
+		}
+	}
+	return pack.NewWriter(r.enc, opts)
+}
+
+// recyclePack keeps an uploaded pack's buffer for the next data pack.
+func (r *Repository) recyclePack(data []byte) {
+	if cap(data) < r.cfg.DataPackSize {
+		return
+	}
+	select {
+	case r.packBufs <- data[:0]:
+	default: // enough kept; the GC takes it
+	}
 }
 
 // fileJob asks a worker to read one file into node.

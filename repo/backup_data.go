@@ -141,14 +141,18 @@ func (w *fileWorker) flush(ctx context.Context, min int) error {
 	return w.b.ship(ctx, p)
 }
 
-// markNew reports whether blob id is neither in the repository nor already
-// added by this backup, and marks it added.
+// markNew reports whether blob id is neither in the repository (outside
+// packs gc condemned) nor already added by this backup, and marks it
+// added. A blob found in the repository is noted as reused, for the check
+// against gc before the commit.
 func (b *backup) markNew(id chunk.ID) bool {
-	if b.r.idx.has(id) {
-		return false
-	}
+	inRepo := b.r.idx.has(id)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if inRepo {
+		b.reused[id] = struct{}{}
+		return false
+	}
 	if _, ok := b.added[id]; ok {
 		return false
 	}
@@ -171,7 +175,13 @@ func (b *backup) ship(ctx context.Context, p pack.Packed) error {
 // indexed.
 func (b *backup) uploader(ctx context.Context) error {
 	for p := range b.uploads {
-		if err := b.r.st.Save(ctx, packName(p.ID), p.Data, store.SaveOptions{}); err != nil {
+		// Never re-create a pack gc has condemned (gc_writer.go).
+		q, err := b.r.uniquePack(p)
+		if err == nil {
+			p = q
+			err = b.r.st.Save(ctx, packName(p.ID), p.Data, store.SaveOptions{})
+		}
+		if err != nil {
 			// Drain so that senders do not block forever.
 			go func() {
 				for range b.uploads {
@@ -184,6 +194,7 @@ func (b *backup) uploader(ctx context.Context) error {
 		b.mu.Lock()
 		b.entries = append(b.entries, p.Entries...)
 		b.mu.Unlock()
+		b.r.recyclePack(p.Data) // the store keeps no reference to it
 	}
 	return nil
 }
@@ -234,7 +245,7 @@ func (b *backup) flushTrees(ctx context.Context) error {
 
 // commit writes the index delta and then the snapshot object: the step
 // that makes the backup exist.
-func (b *backup) commit(ctx context.Context, root chunk.ID, start time.Time) (Handle, error) {
+func (b *backup) commit(ctx context.Context, root chunk.ID, start, now time.Time) (Handle, error) {
 	if err := ctx.Err(); err != nil {
 		return Handle{}, err
 	}
@@ -250,13 +261,15 @@ func (b *backup) commit(ctx context.Context, root chunk.ID, start time.Time) (Ha
 		b.uploaded.Add(uint64(len(data)))
 		b.r.idx.add(name, b.entries)
 	}
-	now := b.r.opts.Now().UTC()
+	// now is the store's time (lease.check), as gc and restore judge
+	// expiry by the store's clock.
 	snap := &manifest.Snapshot{
 		Version: manifest.Version,
 		Tree:    root,
 		Name:    b.opts.Name,
 		Dir:     b.root,
 		Host:    b.r.opts.Host,
+		Writer:  b.writer,
 		Created: now,
 		Summary: manifest.Summary{
 			Files: b.files.Load(), Dirs: b.dirs.Load(), Symlinks: b.symlinks.Load(), Other: b.other.Load(),

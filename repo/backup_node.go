@@ -181,11 +181,12 @@ func (b *backup) reuse(rel string, st *unix.Stat_t, n, pn *manifest.Node) bool {
 		}
 	}
 	for _, id := range pn.Content {
-		if !b.r.idx.has(id) {
+		if !b.r.idx.has(id) { // absent, or only in packs gc condemned
 			return false
 		}
 	}
 	n.Content = pn.Content
+	b.noteReused(pn.Content...) // checked against gc before the commit
 	return true
 }
 

@@ -18,9 +18,10 @@ import (
 
 // The benchmarks below run over one generated workspace tree (a source
 // checkout plus node_modules), made once per process. Its size comes from
-// SANDSNAP_BENCH_FILES (default 20000 files, about 500 MB with the
-// default byte scale); tar and zstd baselines run over the same tree in
-// the same process, so ratios are comparable on a noisy machine:
+// SANDSNAP_BENCH_FILES (default 20000 files, about 500 MB), in a temporary
+// folder under SANDSNAP_BENCH_DIR (default the system's); tar and zstd
+// baselines run over the same tree in the same process, so ratios are
+// comparable on a noisy machine:
 //
 //	go test ./repo -run '^$' -bench . -benchtime 3x
 type benchInput struct {
@@ -37,12 +38,12 @@ var benchTree = sync.OnceValues(func() (benchInput, error) {
 		}
 		files = n
 	}
-	dir, err := os.MkdirTemp("", "sandsnap-bench-")
+	dir, err := os.MkdirTemp(os.Getenv("SANDSNAP_BENCH_DIR"), "sandsnap-bench-")
 	if err != nil {
 		return benchInput{}, err
 	}
 	benchDir.Store(&dir)
-	st, err := bench.Generate(filepath.Join(dir, "src"), bench.KindWorkspace, bench.Options{Seed: 1, Files: files, Scale: 2})
+	st, err := bench.Generate(filepath.Join(dir, "src"), bench.KindWorkspace, bench.Options{Seed: 1, Files: files, Scale: 5})
 	if err != nil {
 		return benchInput{}, err
 	}

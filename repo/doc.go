@@ -10,6 +10,9 @@
 //	packs/ab/<id>       immutable packs (pack.Writer), named by the BLAKE3 of their bytes
 //	index/<id>          immutable index deltas, one per backup, named by the BLAKE3 of their bytes
 //	snapshots/<id>      one small JSON object per backup, written last and create-only
+//	leases/<writer>     one object per running backup or restore, renewed while it runs
+//	gc/state            the collector's condemned sets and generation (If-Match updates)
+//	clock/<random>      probes that read the store's clock; each lives for one request
 //
 // # Commit order
 //
@@ -38,6 +41,87 @@
 // links, and metadata bottom-up (owner, xattrs, mode, mtime; directories
 // last). No symlink below the target is ever followed: every operation is
 // relative to a directory file descriptor opened without following links.
+//
+// # Garbage collection
+//
+// Any number of writers (backups, restores) share a repository with no
+// lock while gc runs. TTL expiry only removes a snapshot object (gc does
+// it; Restore and Snapshots refuse or hide an expired one at once); a
+// chunk lives while any live snapshot reaches it. Every time that matters
+// is the store's: the ModTime it stamps on objects (a probe object under
+// clock/, or a lease's own write), never a host's clock. Snapshot created
+// and expires stamps are store time too.
+//
+// Writer protocol (Backup; Restore does steps 1 and 5):
+//
+//  1. write leases/<random id>, renewed every LeaseTTL/3 (default 15 min)
+//     by a goroutine; then read gc/state and treat every blob whose every
+//     copy is in a condemned pack as absent: it is uploaded again, never
+//     deduplicated against (markNew, the parent reuse, tree dedup). The
+//     index then prefers uncondemned copies for reads. If gc's generation
+//     changed since the index was loaded, the index is reloaded from
+//     scratch, so a long-lived process drops entries of deleted packs;
+//  2. remember every blob taken from the index instead of uploaded;
+//  3. before committing: renew the lease (its ModTime stamps the snapshot)
+//     and fail with ErrLeaseLapsed if it went unrenewed for longer than
+//     its TTL; read gc/state again and copy every remembered blob that is
+//     now condemned into a new pack of this backup (the old pack still
+//     exists: the lease holds it);
+//  4. write the index delta, then the snapshot;
+//  5. remove the lease, only after the snapshot exists.
+//
+// A writer never uploads a pack whose ID (the hash of its bytes) is
+// condemned: such a pack gets one extra random blob, so that re-creating
+// exactly a condemned pack cannot resurrect an object gc is deleting.
+//
+// A gc run (GC), in this order:
+//
+//  1. read the store's clock; read gc/state and claim it (an If-Match
+//     write: a concurrent gc's next write then fails with ErrConcurrentGC,
+//     "another gc is running");
+//  2. list leases (expired: older than the TTL by store time);
+//  3. list snapshots, removing expired ones; load the whole index (after
+//     the snapshots: a snapshot's delta is written before it); mark every
+//     tree and chunk the live snapshots reach;
+//  4. delete: a condemned set whose recorded leases have all ended or
+//     expired is deletable, except a pack holding a reachable blob with no
+//     copy outside the packs being deleted (a writer committed it after
+//     the condemning mark: the pack is kept and uncondemned). gc/state
+//     marks the set deleting (generation + 1), then one folded index delta
+//     is written with every remaining pack's entries, then the deltas gc
+//     read are removed (never one it did not read), then the packs;
+//  5. condemn: packs whose blobs are all dead (each live blob has one home
+//     copy, its first in an uncondemned pack; other copies count as
+//     dead), orphan packs that no index lists, older than the lease TTL
+//     (a crashed writer's uploads), and packs whose live fraction is below
+//     the repack threshold, once their live blobs are copied into new,
+//     indexed packs. The new set is written (generation + 1), then the
+//     leases are listed again and recorded with it ("sealed").
+//
+// Why it is safe: a pack is deleted only by a run after the one that
+// condemned it, once every lease listed after the condemning write has
+// ended or expired. A writer whose lease is not among them wrote it after
+// the condemnation, so it read gc/state after it and never reused those
+// packs. A writer among them has ended: it wrote its snapshot before its
+// lease ended, so the deleting run's mark (taken after it listed leases)
+// sees that snapshot, and the reachability check keeps any pack it still
+// needs. A writer that cannot renew its lease for a TTL fails instead of
+// committing. Two gcs never both act on one version of gc/state. With no
+// writer running, two runs free everything expired snapshots alone held.
+//
+// Memory: the mark holds one map entry per reachable blob, a 32-byte ID:
+// measured 52 to 84 bytes per blob with Go's map overhead (depending on
+// where the map's growth stands; 56 at 3 million blobs), and gc holds the
+// whole index, as every open Repository does.
+//
+// The objects' formats are in FORMAT-gc.md.
+//
+// Lifecycle rules (R2, S3): a prefix rule may cover clock/ (probes are
+// removed at once; only a crash leaves one) and, with a TTL far above the
+// lease TTL (days), leases/. Never packs/ or index/: a pack holds chunks
+// that every fork's snapshots share, whatever their age; and never
+// snapshots/: a snapshot's TTL is sandsnap's (gc removes expired snapshot
+// objects), and a rule would remove live ones.
 //
 // # Handles
 //

@@ -124,7 +124,21 @@ func (r *Repository) Snapshots(ctx context.Context, opts ListOptions) ([]Handle,
 	if err != nil {
 		return nil, fmt.Errorf("repo: list %s: %w", snapshotPrefix, err)
 	}
-	now := r.opts.Now()
+	// Expiry is judged by the store's clock, read once per listing and
+	// only when there is something to hide; a store that refuses the
+	// probe (a read-only token) gets the host's clock.
+	var now time.Time
+	clock := func() time.Time {
+		if now.IsZero() {
+			t, err := r.storeNow(ctx)
+			if err != nil {
+				r.opts.Logf("judging expiry by this host's clock: %v", err)
+				t = r.opts.Now()
+			}
+			now = t
+		}
+		return now
+	}
 	out := make([]Handle, 0, len(ids))
 	for _, id := range ids {
 		s, err := r.Snapshot(ctx, id)
@@ -137,7 +151,7 @@ func (r *Repository) Snapshots(ctx context.Context, opts ListOptions) ([]Handle,
 		if opts.Name != "" && s.Name != opts.Name {
 			continue
 		}
-		if !opts.AllExpired && s.Expires != nil && !now.Before(*s.Expires) {
+		if !opts.AllExpired && s.Expires != nil && !clock().Before(*s.Expires) {
 			continue
 		}
 		out = append(out, handleOf(id, s))

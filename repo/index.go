@@ -2,7 +2,9 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -16,31 +18,63 @@ import (
 // index maps blob IDs to where they are stored. It holds the entries of
 // every index delta read so far plus those this process committed.
 type index struct {
+	// refresh serializes refreshGCView (gc_index.go), so that two
+	// writers of one process do not install views out of order.
+	refresh sync.Mutex
+
 	mu     sync.RWMutex // guards the fields below
 	blobs  map[chunk.ID]pack.Entry
 	deltas map[string]bool // index object names already read
+	// more holds the further locations of blobs stored in more than one
+	// pack (a writer's re-upload of a blob gc condemned, a repack): rare,
+	// so a side map rather than a slice per blob.
+	more map[chunk.ID][]pack.Entry
+	// gen is the gc generation read before these entries were loaded, and
+	// condemned the packs gc had condemned then (see gc_index.go).
+	gen       uint64
+	condemned map[chunk.ID]bool
 }
 
 func newIndex() *index {
-	return &index{blobs: make(map[chunk.ID]pack.Entry), deltas: make(map[string]bool)}
+	return &index{blobs: make(map[chunk.ID]pack.Entry), deltas: make(map[string]bool), more: make(map[chunk.ID][]pack.Entry)}
 }
 
-// lookup returns where blob id is stored.
+// lookup returns where blob id is stored, preferring a pack that gc has
+// not condemned; a blob whose every copy is condemned is still returned
+// (gc keeps such a pack while a live snapshot reaches it).
 func (x *index) lookup(id chunk.ID) (pack.Entry, bool) {
 	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.lookupLocked(id)
+}
+
+// lookupLocked is lookup with x.mu held.
+func (x *index) lookupLocked(id chunk.ID) (pack.Entry, bool) {
 	e, ok := x.blobs[id]
-	x.mu.RUnlock()
-	return e, ok
+	if !ok || !x.condemned[e.Pack] {
+		return e, ok
+	}
+	for _, a := range x.more[id] {
+		if !x.condemned[a.Pack] {
+			return a, true
+		}
+	}
+	return e, true
 }
 
-// has reports whether blob id is stored.
+// has reports whether blob id is stored in a pack that gc has not
+// condemned: a writer must not reuse a blob whose every copy gc may
+// delete, so it uploads such a blob again.
 func (x *index) has(id chunk.ID) bool {
-	_, ok := x.lookup(id)
-	return ok
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e, ok := x.lookupLocked(id)
+	return ok && !x.condemned[e.Pack]
 }
 
-// add records entries, keeping the first location known for each blob so
-// that lookups do not flap between duplicate copies.
+// add records entries, keeping the first location known for each blob as
+// its main one so that lookups do not flap between duplicate copies;
+// other packs holding it go to x.more.
 func (x *index) add(name string, entries []pack.Entry) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -48,8 +82,12 @@ func (x *index) add(name string, entries []pack.Entry) {
 		x.deltas[name] = true
 	}
 	for _, e := range entries {
-		if _, ok := x.blobs[e.ID]; !ok {
+		old, ok := x.blobs[e.ID]
+		switch {
+		case !ok:
 			x.blobs[e.ID] = e
+		case old.Pack != e.Pack && !slices.ContainsFunc(x.more[e.ID], func(a pack.Entry) bool { return a.Pack == e.Pack }):
+			x.more[e.ID] = append(x.more[e.ID], e)
 		}
 	}
 }
@@ -62,9 +100,22 @@ func (x *index) len() int {
 }
 
 // load reads every index delta in st that has not been read yet, several
-// at a time.
+// at a time. A delta that vanishes between the listing and its read was
+// folded by gc, which writes the folded delta before it removes the old
+// ones: the listing is then taken again to find it.
 func (x *index) load(ctx context.Context, st store.Store, logf func(string, ...any)) error {
+	for range 3 {
+		vanished, err := x.loadOnce(ctx, st, logf)
+		if err != nil || !vanished {
+			return err
+		}
+	}
+	return fmt.Errorf("repo: index deltas keep vanishing while read (gc folding them?); try again")
+}
+
+func (x *index) loadOnce(ctx context.Context, st store.Store, logf func(string, ...any)) (vanished bool, _ error) {
 	var names []string
+	var gone sync.Once // sets vanished
 	err := st.List(ctx, indexPrefix, func(fi store.Info) error {
 		x.mu.RLock()
 		seen := x.deltas[fi.Name]
@@ -75,13 +126,17 @@ func (x *index) load(ctx context.Context, st store.Store, logf func(string, ...a
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("repo: list %s: %w", indexPrefix, err)
+		return false, fmt.Errorf("repo: list %s: %w", indexPrefix, err)
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(8)
 	for _, name := range names {
 		g.Go(func() error {
 			data, err := store.LoadAll(ctx, st, name, 0, 0)
+			if errors.Is(err, store.ErrNotFound) {
+				gone.Do(func() { vanished = true })
+				return nil
+			}
 			if err != nil {
 				return fmt.Errorf("repo: read index %s: %w", name, err)
 			}
@@ -101,5 +156,6 @@ func (x *index) load(ctx context.Context, st store.Store, logf func(string, ...a
 			return nil
 		})
 	}
-	return g.Wait()
+	err = g.Wait()
+	return vanished, err
 }

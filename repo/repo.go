@@ -89,8 +89,15 @@ type Options struct {
 	// Uploads is the number of concurrent pack uploads and range
 	// downloads (default 4).
 	Uploads int
-	// Now is the clock for created/expires stamps (default time.Now).
+	// Now is this host's clock (default time.Now). It stamps the config
+	// and the informational start time in leases; snapshot created and
+	// expires stamps, expiry checks and lease ages use the store's clock
+	// (see storeNow).
 	Now func() time.Time
+	// LeaseTTL is how long a writer's lease lives without renewal before
+	// gc takes the writer for dead (default DefaultLeaseTTL). Writers
+	// renew every third of it.
+	LeaseTTL time.Duration
 	// Host names the writer in snapshots (default os.Hostname).
 	Host string
 	// CacheDir is this host's cache folder; the files cache of every
@@ -113,6 +120,9 @@ func (o *Options) fill() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
 	if o.Host == "" {
 		o.Host, _ = os.Hostname()
 	}
@@ -128,11 +138,18 @@ type Repository struct {
 	dec  *zstd.Decoder // shared; used only through DecodeAll
 	idx  *index
 	tc   *treeCache
+	// packBufs holds buffers of uploaded data packs for reuse, so a
+	// backup's memory stays flat: each pack is 16 MiB, and leaving them to
+	// the GC lets the heap grow to twice what is live.
+	packBufs chan []byte
 
 	// readHook, when set by a test, wraps the reader of each file a
 	// backup reads: the one seam for injecting read errors and changes
 	// while a file is read, which are hard to cause for real as root.
 	readHook func(path string, r io.Reader) io.Reader
+	// beforeCommit, when set by a test, runs between a backup's walk and
+	// its commit: the seam for interleaving gc runs with a writer.
+	beforeCommit func()
 }
 
 // InitOptions choose a new repository's parameters; zero fields take the
@@ -236,8 +253,14 @@ func newRepository(ctx context.Context, st store.Store, cfg Config, opts Options
 	if err != nil {
 		return nil, err
 	}
-	r := &Repository{st: st, cfg: cfg, opts: opts, enc: enc, dec: dec, idx: newIndex()}
+	r := &Repository{st: st, cfg: cfg, opts: opts, enc: enc, dec: dec, idx: newIndex(),
+		packBufs: make(chan []byte, opts.Workers+opts.Uploads+1)}
 	r.tc = newTreeCache(r)
+	// gc's state is read before the index, so that a writer can tell
+	// whether gc deleted packs since (refreshGCView).
+	if err := r.loadGCView(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.idx.load(ctx, st, opts.Logf); err != nil {
 		return nil, err
 	}

@@ -78,7 +78,22 @@ func (r *Repository) Restore(ctx context.Context, id chunk.ID, dir string, opts 
 	if err != nil {
 		return RestoreStats{}, err
 	}
-	if snap.Expires != nil && !r.opts.Now().Before(*snap.Expires) {
+	// A lease keeps gc from deleting packs this restore reads (gc may
+	// repack a live snapshot's blobs and delete the old packs); its write
+	// also gives the store's time, by which expiry is judged. A store
+	// that refuses the lease (a read-only token) still restores, with the
+	// host's clock and without that protection.
+	l, now, err := r.acquireLease(ctx, "restore")
+	if err != nil {
+		r.opts.Logf("restore without a lease: %v", err)
+		now = r.opts.Now()
+	} else {
+		defer l.release(ctx)
+		if _, err := r.refreshGCView(ctx); err != nil {
+			return RestoreStats{}, err
+		}
+	}
+	if snap.Expires != nil && !now.Before(*snap.Expires) {
 		return RestoreStats{}, fmt.Errorf("%w: snapshot %s expired at %s", ErrExpired, id, snap.Expires.UTC().Format(time.RFC3339))
 	}
 	x := newRestorer(r, opts)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -401,15 +402,19 @@ func TestRestoreExpired(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
 	writeFile(t, filepath.Join(src, "f"), []byte("f"))
-	st := mem.New()
+	// Expiry is judged by the store's clock (object ModTimes), not the
+	// host's: the test moves the store's.
 	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	r := newTestRepo(t, st, repo.Options{Now: func() time.Time { return now }})
+	var after atomic.Int64
+	st := mem.NewWithClock(func() time.Time { return now.Add(time.Duration(after.Load())) })
+	r := newTestRepo(t, st, repo.Options{})
 	h := backupOf(t, r, src, repo.BackupOptions{TTL: time.Hour})
 	for _, tt := range []struct {
 		after   time.Duration
 		expired bool
 	}{{59 * time.Minute, false}, {time.Hour, true}, {48 * time.Hour, true}} {
-		later, err := repo.Open(context.Background(), st, repo.Options{Now: func() time.Time { return now.Add(tt.after) }})
+		after.Store(int64(tt.after))
+		later, err := repo.Open(context.Background(), st, repo.Options{})
 		mustDo(t, err)
 		dst := filepath.Join(t.TempDir(), "dst")
 		_, err = later.Restore(context.Background(), h.ID, dst, repo.RestoreOptions{})

@@ -1,9 +1,3 @@
-// Command snapbench measures sandsnap against tar, zstd, cp, find and
-// restic on a generated or given directory; see internal/benchrun.
-//
-//	snapbench                       quick run (about a minute on 2 cores)
-//	snapbench --full --report DIR   full run, markdown report with SVG charts
-//	snapbench --json                one JSON object on stdout
 package main
 
 import (
@@ -15,12 +9,21 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 
 	"github.com/sandsnap/sandsnap/internal/benchrun"
 )
 
+// memoryLimit is the soft heap limit that cmd/sandsnap sets unless
+// GOMEMLIMIT says otherwise; snapbench sets the same so that the peak RSS
+// it measures in process is what the CLI would show.
+const memoryLimit = 192 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
@@ -57,6 +60,7 @@ func parseFlags(args []string, stderr io.Writer) (benchrun.Config, options, erro
 	fs.BoolVar(&c.NPM, "npm", false, "build the node workload with a real npm install (falls back to the generated one)")
 	fs.StringVar(&c.Repo, "repo", "", "repository location (path, s3://BUCKET/PREFIX, r2://ACCOUNT/BUCKET/PREFIX); default a temporary local folder")
 	fs.StringVar(&c.Restic, "restic", "", `restic binary (default: restic on PATH; "off" skips it)`)
+	fs.BoolVar(&c.NoCache, "no-cache", false, "no host cache folder: no files cache and no fork via host cache")
 	fs.IntVar(&c.Forks, "forks", 0, "N of the fork-N scenarios (default 4, or 8 with --full)")
 	fs.StringVar(&c.WorkDir, "workdir", "", "where the temporary directory goes (default $TMPDIR)")
 	fs.BoolVar(&c.Keep, "keep", false, "keep the temporary directory and repository")

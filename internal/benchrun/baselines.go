@@ -38,17 +38,7 @@ type baselines struct {
 
 func newBaselines() *baselines { return &baselines{} }
 
-// get returns the baseline named name, if it ran.
-func (b *baselines) get(name string) (Baseline, bool) {
-	for _, x := range b.list {
-		if x.Name == name && x.Skipped == "" {
-			return x, true
-		}
-	}
-	return Baseline{}, false
-}
-
-// add runs one baseline; a failure is recorded as Skipped, not fatal.
+// baseline runs one baseline; a failure is recorded as Skipped, not fatal.
 func (e *env) baseline(ctx context.Context, name, script string, env ...string) Baseline {
 	e.logf("baseline: %s", name)
 	b, err := shellRun(ctx, name, script, env)
@@ -67,8 +57,9 @@ func (e *env) skipBaseline(name, why string) {
 // runBaselinesBefore runs the baselines on the unmutated workload.
 func (e *env) runBaselinesBefore(ctx context.Context) {
 	src := quote(e.src)
-	// Warm the page cache for both sides; not recorded.
-	_, _ = shellRun(ctx, "warm-up", "find "+src+" -printf '%s %T@\\n' > /dev/null", nil)
+	// Warm the page cache for both sides, metadata and content; not
+	// recorded. cat keeps GNU tar from skipping reads into /dev/null.
+	_, _ = shellRun(ctx, "warm-up", "find "+src+" -printf '%s %T@\\n' > /dev/null && tar -C "+src+" -cf - . | cat > /dev/null", nil)
 	e.baseline(ctx, BaseStatWalk, "find "+src+" -printf '%s %T@\\n' > /dev/null")
 	archive := filepath.Join(e.work, "archive.tar.zst")
 	b := e.baseline(ctx, BaseTarZstd, "tar -C "+src+" -cf - . | zstd -T0 -3 -q > "+quote(archive))

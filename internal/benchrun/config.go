@@ -36,6 +36,10 @@ type Config struct {
 	Repo string `json:"repo,omitempty"`
 	// Restic is the restic binary: "" finds it on PATH, "off" skips it.
 	Restic string `json:"restic,omitempty"`
+	// NoCache runs without a host cache folder: no files cache (backups
+	// compare stat with the parent, restores in place read files to
+	// compare) and no fork via host cache.
+	NoCache bool `json:"no_cache,omitempty"`
 	// Forks is the N of the fork-N scenarios.
 	Forks int `json:"forks"`
 	// WorkDir holds the temporary directory of the run (default

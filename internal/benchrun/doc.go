@@ -10,18 +10,28 @@
 // parent (a fork that changed nothing: stat matching only); "incremental
 // backup" after bench.Mutate "dev", with the full snapshot as parent;
 // "restore in place" of the full snapshot onto the mutated directory;
-// "fork-N restore" (N concurrent restores of one handle) and "fork-N
-// backup" (N concurrent backups, each after its own mutation). Scenarios
-// that need repository features that do not exist yet (gc, a host cache)
-// are listed with NA set instead of numbers.
+// "fork-N restore" (N concurrent restores of one handle); "fork-N via host
+// cache" (the same through store/cache, one cache.Store per restore over
+// one shared folder, as N sandbox processes on one host); and "fork-N
+// backup" (N concurrent backups, each after its own mutation); and "gc
+// after expiry": the incremental and fork backups are made with a TTL of
+// two seconds, and once they have expired two gc runs are measured (the
+// first condemns what only they reached, the second deletes it). A
+// scenario that needs a repository feature that does not exist yet is
+// listed with NA set instead of numbers.
+//
+// The repository is opened with a host cache folder for its files caches
+// (repo.Options.CacheDir, as the CLI does) but without an object cache, so
+// every restore but the host-cache one fetches from the store as a fresh
+// host would.
 //
 // # Baseline
 //
 // A baseline is a standard tool run as a subprocess on the same data in the
 // same run: tar|zstd, find (the stat walk), cp -a, tar -x, tar
 // --listed-incremental and, when present, restic. Page caches are not
-// dropped (the machine is shared): a warm-up find runs first so that both
-// sides start warm.
+// dropped (the machine is shared): a warm-up find and tar read the tree
+// first so that both sides start warm.
 //
 // # Metrics
 //

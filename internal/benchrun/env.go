@@ -37,9 +37,12 @@ type env struct {
 	cfg  Config
 	logf func(format string, args ...any)
 	work string // the run's temporary directory
-	src  string // what the full backup reads
-	mut  string // what the mutations change: src, or a copy of cfg.Dir
-	wl   Workload
+	// hostDir is the host's cache folder (repo.Options.CacheDir: the
+	// files caches), "" with cfg.NoCache.
+	hostDir string
+	src     string // what the full backup reads
+	mut     string // what the mutations change: src, or a copy of cfg.Dir
+	wl      Workload
 
 	raw    store.Store
 	st     *counting.Store
@@ -50,7 +53,8 @@ type env struct {
 	full       repo.Handle    // the full backup
 	restored   string         // the full snapshot restored into an empty dir
 	oneRestore counting.Stats // store traffic of that one restore
-	logical    int64          // logical bytes of every snapshot so far
+	logical    int64          // logical bytes of every live snapshot
+	expiring   expiring       // the snapshots made with a TTL
 	mutated    bench.MutateStats
 	bases      *baselines
 }
@@ -63,6 +67,9 @@ func newEnv(ctx context.Context, cfg Config, logf func(string, ...any)) (*env, f
 		return nil, func() {}, fmt.Errorf("work dir: %w", err)
 	}
 	e := &env{cfg: cfg, logf: logf, work: work, bases: newBaselines()}
+	if !cfg.NoCache {
+		e.hostDir = filepath.Join(work, "host")
+	}
 	cleanup := func() {
 		if cfg.Keep {
 			logf("kept %s", work)
@@ -153,7 +160,7 @@ func (e *env) openRepo(ctx context.Context) error {
 	}
 	e.st = counting.New(e.raw)
 	e.run = runner{st: e.st}
-	e.r, err = repo.Init(ctx, e.st, repo.InitOptions{}, repo.Options{Logf: e.logf})
+	e.r, err = repo.Init(ctx, e.st, repo.InitOptions{}, repo.Options{CacheDir: e.hostDir, Logf: e.logf})
 	if err != nil {
 		return fmt.Errorf("repository init: %w", err)
 	}

@@ -164,6 +164,31 @@ func TestComputeTargets(t *testing.T) {
 	}
 }
 
+func TestForkTarget(t *testing.T) {
+	one := Result{ID: ScenarioRestore, Metrics: Metrics{Store: counting.Stats{BytesDown: 100}}}
+	plain := Result{ID: ScenarioForkRestore, Metrics: Metrics{Store: counting.Stats{BytesDown: 800}}}
+	tests := []struct {
+		name    string
+		results []Result
+		status  string
+		got     float64
+	}{
+		{"without host cache", []Result{one, plain}, Miss, 8},
+		{"host cache fetched once", []Result{one, plain, {ID: ScenarioHostCache, Metrics: Metrics{Store: counting.Stats{BytesDown: 105}}}}, Pass, 1.05},
+		{"host cache fetched twice", []Result{one, plain, {ID: ScenarioHostCache, Metrics: Metrics{Store: counting.Stats{BytesDown: 200}}}}, Miss, 2},
+		{"host cache n/a", []Result{one, plain, {ID: ScenarioHostCache, NA: "n/a (--no-cache)"}}, Miss, 8},
+		{"no restore", []Result{plain}, Skip, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := forkTarget(tt.results, 8)
+			if tg.Status != tt.status || math.Abs(tg.Got-tt.got) > 1e-9 {
+				t.Errorf("forkTarget = %s %v; want %s %v", tg.Status, tg.Got, tt.status, tt.got)
+			}
+		})
+	}
+}
+
 func TestConfigDefaults(t *testing.T) {
 	tests := []struct {
 		in        Config

@@ -65,8 +65,10 @@ type runner struct {
 // measure runs fn and returns its metrics (without the repository's size,
 // which the caller adds).
 func (r runner) measure(ctx context.Context, fn func(ctx context.Context) (work, error)) (Metrics, error) {
-	// Return the previous scenario's garbage to the OS so that it does not
-	// count as this one's peak.
+	// Flush what earlier steps wrote, so that their writeback is not
+	// charged to this one, and return the previous scenario's garbage to
+	// the OS so that it does not count as this one's peak.
+	syscall.Sync()
 	runtime.GC()
 	debug.FreeOSMemory()
 	hwmOK := resetPeakRSS() == nil

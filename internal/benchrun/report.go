@@ -2,8 +2,10 @@ package benchrun
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -40,10 +42,14 @@ type Machine struct {
 	CPUModel  string `json:"cpu_model"`
 	GoVersion string `json:"go_version"`
 	OS        string `json:"os"`
+	// MemoryLimit is the Go soft memory limit in force (GOMEMLIMIT or
+	// debug.SetMemoryLimit), math.MaxInt64 for none.
+	MemoryLimit int64 `json:"memory_limit"`
 }
 
 func thisMachine() Machine {
-	return Machine{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH}
+	return Machine{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), GoVersion: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH,
+		MemoryLimit: debug.SetMemoryLimit(-1)}
 }
 
 // cpuModel is the first "model name" of /proc/cpuinfo.
@@ -63,12 +69,15 @@ func cpuModel() string {
 // methodNotes state how the numbers were taken.
 func methodNotes() []string {
 	return []string{
-		"Page caches were not dropped (shared machine); a warm-up find ran first so that sandsnap and the baselines read warm data.",
+		"Page caches were not dropped (shared machine): a warm-up (find, then tar piped to cat) read the metadata and content first, so sandsnap and the baselines all read warm data.",
+		"Before each measurement sync(2) flushes what earlier steps wrote, so that their writeback is not charged to the next step.",
 		"CPU is user+sys: getrusage(RUSAGE_SELF) deltas for sandsnap (in process), RUSAGE_CHILDREN deltas for the baselines.",
 		"Peak RSS: VmHWM after writing 5 to /proc/self/clear_refs before each scenario (after a GC); the rusage Maxrss of the child for baselines (its largest process).",
 		"disk rd is read_bytes of /proc/self/io (reads that reached the disk); rchar counts every byte returned by read syscalls, page-cache hits included.",
 		"dedup is the logical bytes of every snapshot so far over the repository's size; bytes added is what the scenario uploaded (PUT bytes).",
 		"Ratios are sandsnap / baseline: below 1 means sandsnap is faster or smaller.",
+		"The incremental and fork-N backups have a TTL of 2s; gc after expiry waits (unmeasured) until they have expired, then measures two gc runs; its MB/s is the repository size before gc over the wall time.",
+		"The repository is opened with a host cache folder (repo.Options.CacheDir: files caches, as the CLI does) but no object cache, so every restore fetches from the store as on a fresh host; only fork-N via host cache puts store/cache (one cache.Store per restore, one shared folder, requests counted below the cache) in front of the store. --no-cache drops both.",
 	}
 }
 
@@ -81,8 +90,12 @@ func (r *Report) scenarioTable() *table {
 			continue
 		}
 		st := s.Store
+		filesPerSec := "-" // gc handles no files
+		if s.Files > 0 {
+			filesPerSec = fmtRate(s.FilesPerSec)
+		}
 		t.add(s.Name, fmtSeconds(s.WallSeconds), fmtSeconds(s.CPUSeconds()), fmtBytes(s.PeakRSS),
-			fmtRate(s.FilesPerSec), fmtRate(s.MBPerSec), fmtBytes(s.DiskReadBytes), fmtBytes(s.ReadChars),
+			filesPerSec, fmtRate(s.MBPerSec), fmtBytes(s.DiskReadBytes), fmtBytes(s.ReadChars),
 			fmtCount(st.Puts), fmtCount(st.Gets), fmtCount(st.Lists), fmtCount(st.Heads),
 			fmtBytes(st.BytesUp), fmtBytes(st.BytesDown), fmtBytes(s.RepoBytes), fmtFactor(s.Dedup))
 	}
@@ -121,6 +134,24 @@ func (r *Report) ratioTable() *table {
 	return t
 }
 
+// gcLine sums what the gc scenario's runs did, or is "" without them.
+func (r *Report) gcLine() string {
+	res, ok := findResult(r.Scenarios, ScenarioGC)
+	if !ok || len(res.GC) == 0 {
+		return ""
+	}
+	var expired, condemned, deleted int
+	var freed int64
+	for _, g := range res.GC {
+		expired += g.ExpiredRemoved
+		condemned += g.PacksCondemned
+		deleted += g.PacksDeleted
+		freed += g.BytesFreed
+	}
+	return fmt.Sprintf("gc: %d runs removed %d expired snapshots, condemned %d packs, deleted %d packs (%s freed)",
+		len(res.GC), expired, condemned, deleted, fmtBytes(freed))
+}
+
 // summary is the one-line description of the run.
 func (r *Report) summary() string {
 	w := r.Workload
@@ -128,9 +159,13 @@ func (r *Report) summary() string {
 	if w.Source != "generated" {
 		origin = w.Source + " " + w.Path
 	}
-	return fmt.Sprintf("workload %s (%s): %s files, %s dirs, %s symlinks, %s; store %s; fork-N N=%d; %d CPUs (%s)",
+	limit := "none"
+	if l := r.Machine.MemoryLimit; l > 0 && l < math.MaxInt64 {
+		limit = fmt.Sprintf("%d MiB", l>>20)
+	}
+	return fmt.Sprintf("workload %s (%s): %s files, %s dirs, %s symlinks, %s; store %s; fork-N N=%d; %d CPUs (%s); Go memory limit %s",
 		w.Kind, origin, fmtCount(int64(w.Files)), fmtCount(int64(w.Dirs)),
-		fmtCount(int64(w.Symlinks)), fmtBytes(w.Bytes), r.Store, r.Config.Forks, r.Machine.CPUs, r.Machine.CPUModel)
+		fmtCount(int64(w.Symlinks)), fmtBytes(w.Bytes), r.Store, r.Config.Forks, r.Machine.CPUs, r.Machine.CPUModel, limit)
 }
 
 // Text is the terminal rendering of the report.
@@ -141,6 +176,9 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "mutation %s: %d edited, %d added, %d deleted, %d touched, %s of new content\n\n",
 		m.Kind, m.Changed, m.Added, m.Deleted, m.Touched, fmtBytes(m.DirtyBytes))
 	b.WriteString(r.scenarioTable().text())
+	if line := r.gcLine(); line != "" {
+		b.WriteString(line + "\n")
+	}
 	b.WriteString("\n")
 	b.WriteString(r.baselineTable().text())
 	b.WriteString("\n")

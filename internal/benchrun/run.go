@@ -52,7 +52,7 @@ func (e *env) runAll(ctx context.Context, rep *Report) error {
 	rep.Mutation = Mutation{Kind: e.cfg.mutation(), Changed: len(ms.Changed), Added: len(ms.Added),
 		Deleted: len(ms.Deleted), Touched: len(ms.Touched), DirtyBytes: ms.DirtyBytes}
 	e.runBaselinesAfter(ctx)
-	return e.runList(ctx, rep, afterMutation(e.cfg.Forks))
+	return e.runList(ctx, rep, afterMutation(e.cfg))
 }
 
 func (e *env) runList(ctx context.Context, rep *Report, list []scenario) error {

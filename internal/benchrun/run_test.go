@@ -48,6 +48,15 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("targets = %d; want %d", n, len(ratioTargets())+2)
 	}
 	checkReportDir(t, &got)
+	text := got.Text()
+	for _, r := range got.Scenarios {
+		if !strings.Contains(text, r.Name) {
+			t.Errorf("table lacks scenario %q", r.Name)
+		}
+	}
+	if n := strings.Count(text, "\nPASS ") + strings.Count(text, "\nMISS ") + strings.Count(text, "\nSKIP "); n != len(got.Targets) {
+		t.Errorf("table has %d PASS/MISS/SKIP lines; want %d:\n%s", n, len(got.Targets), text)
+	}
 	if entries, _ := os.ReadDir(cfg.WorkDir); len(entries) != 0 {
 		t.Errorf("work dir not cleaned up: %d entries left", len(entries))
 	}
@@ -56,7 +65,7 @@ func TestRunEndToEnd(t *testing.T) {
 func checkScenarios(t *testing.T, results []Result) {
 	t.Helper()
 	want := []string{ScenarioFull, ScenarioRestore, ScenarioNoChange, ScenarioIncremental, ScenarioInPlace,
-		ScenarioForkRestore, ScenarioForkBackup, ScenarioHostCache, ScenarioGC}
+		ScenarioForkRestore, ScenarioHostCache, ScenarioForkBackup, ScenarioGC}
 	if len(results) != len(want) {
 		t.Fatalf("scenarios = %d; want %d", len(results), len(want))
 	}
@@ -66,10 +75,8 @@ func checkScenarios(t *testing.T, results []Result) {
 			t.Errorf("scenario %d = %q; want %q", i, r.ID, id)
 			continue
 		}
-		if id == ScenarioHostCache || id == ScenarioGC {
-			if r.NA == "" {
-				t.Errorf("%s: NA is empty; want n/a until repo implements it", id)
-			}
+		if id == ScenarioGC {
+			checkGC(t, r, results[i-1])
 			continue
 		}
 		if r.WallSeconds <= 0 || r.Files <= 0 || r.Bytes <= 0 || r.RepoBytes <= 0 || r.Dedup <= 0 {
@@ -85,9 +92,31 @@ func checkScenarios(t *testing.T, results []Result) {
 	if restore.Store.BytesDown <= 0 {
 		t.Errorf("restore downloaded %d bytes; want > 0", restore.Store.BytesDown)
 	}
+	forks, _ := findResult(results, ScenarioForkRestore)
+	cached, _ := findResult(results, ScenarioHostCache)
+	if cached.Cache == nil || cached.Store.BytesDown >= forks.Store.BytesDown {
+		t.Errorf("fork restores via host cache downloaded %d bytes (cache %+v); want fewer than the %d without",
+			cached.Store.BytesDown, cached.Cache, forks.Store.BytesDown)
+	}
 	nochange, _ := findResult(results, ScenarioNoChange)
 	if nochange.Backup == nil || nochange.Backup.FilesRead != 0 {
 		t.Errorf("no-change backup of a restored fork read files: %+v", nochange.Backup)
+	}
+}
+
+// checkGC checks that gc removed the expired snapshots (the incremental
+// and the forks') and shrank the repository.
+func checkGC(t *testing.T, gc, prev Result) {
+	t.Helper()
+	if gc.NA != "" || len(gc.GC) != 2 {
+		t.Fatalf("gc: NA %q, %d reports; want 2 runs", gc.NA, len(gc.GC))
+	}
+	expired := gc.GC[0].ExpiredRemoved + gc.GC[1].ExpiredRemoved
+	if expired < 2 {
+		t.Errorf("gc removed %d expired snapshots; want the incremental and the forks'", expired)
+	}
+	if gc.RepoBytes >= prev.RepoBytes {
+		t.Errorf("repository after gc = %d bytes; want less than the %d before", gc.RepoBytes, prev.RepoBytes)
 	}
 }
 

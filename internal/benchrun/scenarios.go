@@ -8,6 +8,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sandsnap/sandsnap/repo"
+	"github.com/sandsnap/sandsnap/store/cache"
 )
 
 // Scenario IDs: stable keys for JSON consumers and targets.
@@ -37,6 +38,8 @@ type Result struct {
 	Snapshot string             `json:"snapshot,omitempty"`
 	Backup   *repo.Stats        `json:"backup,omitempty"`
 	Restore  *repo.RestoreStats `json:"restore,omitempty"`
+	Cache    *cache.Stats       `json:"cache,omitempty"` // the host cache's counts, summed
+	GC       []repo.GCReport    `json:"gc,omitempty"`
 }
 
 // scenario is one entry of the scenario list. run measures with e.run and
@@ -58,23 +61,25 @@ func beforeMutation() []scenario {
 }
 
 // afterMutation are the scenarios that follow the mutation of the workload.
-func afterMutation(forks int) []scenario {
+func afterMutation(cfg Config) []scenario {
+	forks := cfg.Forks
+	hostCache := scenario{id: ScenarioHostCache, name: fmt.Sprintf("fork-%d via host cache", forks),
+		what: fmt.Sprintf("%d concurrent restores, each through its own store/cache over one host folder", forks), run: runForkHostCache}
+	if cfg.NoCache {
+		hostCache.na = "n/a (--no-cache)"
+	}
 	return []scenario{
 		{id: ScenarioIncremental, name: "incremental backup", what: "back up the mutated workload with the full snapshot as parent", run: runIncremental},
 		{id: ScenarioInPlace, name: "restore in place", what: "restore the full snapshot onto the mutated workload", run: runInPlace},
 		{id: ScenarioForkRestore, name: fmt.Sprintf("fork-%d restore", forks), what: fmt.Sprintf("%d concurrent restores of the full snapshot into new directories", forks), run: runForkRestore},
+		hostCache,
 		{id: ScenarioForkBackup, name: fmt.Sprintf("fork-%d backup", forks), what: fmt.Sprintf("%d concurrent backups of the forks, each after its own mutation, with the full snapshot as parent", forks), run: runForkBackup},
-		{id: ScenarioHostCache, name: "fork via host cache", what: "fork-N restores sharing a host-level pack cache", na: naNotYet},
-		{id: ScenarioGC, name: "gc after expiry", what: "expire the snapshots and collect their garbage", na: naNotYet},
+		{id: ScenarioGC, name: "gc after expiry", what: "two gc runs once the incremental and fork snapshots (TTL " + forkTTL.String() + ") have expired", run: runGC},
 	}
 }
 
-// backupMeasured backs dir up with an optional parent and measures it.
-func (e *env) backupMeasured(ctx context.Context, dir, name string, parent *repo.Handle) (Result, repo.Handle, error) {
-	opts := repo.BackupOptions{Name: name}
-	if parent != nil {
-		opts.Parent = parent.ID
-	}
+// backupMeasured backs dir up and measures it.
+func (e *env) backupMeasured(ctx context.Context, dir string, opts repo.BackupOptions) (Result, repo.Handle, error) {
 	var h repo.Handle
 	m, err := e.run.measure(ctx, func(ctx context.Context) (work, error) {
 		var err error
@@ -85,6 +90,9 @@ func (e *env) backupMeasured(ctx context.Context, dir, name string, parent *repo
 		return Result{}, h, fmt.Errorf("backup %s: %w", dir, err)
 	}
 	e.logical += int64(h.Stats.Bytes)
+	if opts.TTL > 0 {
+		e.expiring.add(int64(h.Stats.Bytes))
+	}
 	return Result{Metrics: m, Snapshot: h.ID.String(), Backup: &h.Stats}, h, nil
 }
 
@@ -103,7 +111,7 @@ func (e *env) restoreMeasured(ctx context.Context, dir string) (Result, error) {
 }
 
 func runFull(ctx context.Context, e *env) (Result, error) {
-	res, h, err := e.backupMeasured(ctx, e.src, "snapbench-full", nil)
+	res, h, err := e.backupMeasured(ctx, e.src, repo.BackupOptions{Name: "snapbench-full"})
 	e.full = h
 	return res, err
 }
@@ -116,12 +124,13 @@ func runRestoreEmpty(ctx context.Context, e *env) (Result, error) {
 }
 
 func runNoChange(ctx context.Context, e *env) (Result, error) {
-	res, _, err := e.backupMeasured(ctx, e.restored, "snapbench-nochange", &e.full)
+	res, _, err := e.backupMeasured(ctx, e.restored, repo.BackupOptions{Name: "snapbench-nochange", Parent: e.full.ID})
 	return res, err
 }
 
 func runIncremental(ctx context.Context, e *env) (Result, error) {
-	res, _, err := e.backupMeasured(ctx, e.mut, "snapbench-incremental", &e.full)
+	opts := repo.BackupOptions{Name: "snapbench-incremental", Parent: e.full.ID, TTL: forkTTL}
+	res, _, err := e.backupMeasured(ctx, e.mut, opts)
 	return res, err
 }
 
@@ -144,12 +153,7 @@ func runForkRestore(ctx context.Context, e *env) (Result, error) {
 			})
 		}
 		err := g.Wait()
-		var w work
-		for _, s := range stats {
-			w.files += int64(s.Files)
-			w.bytes += int64(s.Bytes)
-		}
-		return w, err
+		return sumRestores(stats), err
 	})
 	if err != nil {
 		return Result{}, fmt.Errorf("fork restores: %w", err)
@@ -170,7 +174,8 @@ func runForkBackup(ctx context.Context, e *env) (Result, error) {
 		for i := range n {
 			g.Go(func() error {
 				var err error
-				hs[i], err = e.r.Backup(ctx, e.forkDir(i), repo.BackupOptions{Name: fmt.Sprintf("snapbench-fork-%d", i), Parent: e.full.ID})
+				opts := repo.BackupOptions{Name: fmt.Sprintf("snapbench-fork-%d", i), Parent: e.full.ID, TTL: forkTTL}
+				hs[i], err = e.r.Backup(ctx, e.forkDir(i), opts)
 				return err
 			})
 		}
@@ -186,6 +191,7 @@ func runForkBackup(ctx context.Context, e *env) (Result, error) {
 		return Result{}, fmt.Errorf("fork backups: %w", err)
 	}
 	e.logical += m.Bytes
+	e.expiring.add(m.Bytes)
 	return Result{Metrics: m}, nil
 }
 

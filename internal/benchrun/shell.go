@@ -36,6 +36,7 @@ func shellRun(ctx context.Context, name, script string, extraEnv []string) (Base
 	cmd.Env = append(os.Environ(), extraEnv...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	syscall.Sync() // as runner.measure: earlier writes are not this run's
 	before := childCPU()
 	start := time.Now()
 	err := cmd.Run()

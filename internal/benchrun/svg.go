@@ -24,6 +24,7 @@ const (
 	valueWidth  = 90
 	rowHeight   = 22
 	titleHeight = 34
+	ratioClip   = 3 // longest bar of the ratio chart
 )
 
 // barChart draws horizontal bars scaled to the largest value. A positive
@@ -89,7 +90,9 @@ func (r *Report) charts() map[string]string {
 		if res, ok := findResult(r.Scenarios, x.Scenario); ok {
 			label = fmt.Sprintf("%s %s / %s", res.Name, x.Metric, x.Baseline)
 		}
-		ratios = append(ratios, bar{label: label, value: x.Ratio, text: fmtFactor(x.Ratio), color: color})
+		// Clip so that one outlier does not flatten the other bars; the
+		// text keeps the true value.
+		ratios = append(ratios, bar{label: label, value: math.Min(x.Ratio, ratioClip), text: fmtFactor(x.Ratio), color: color})
 	}
 	return map[string]string{
 		"throughput.svg": barChart("Throughput per scenario (logical MB/s)", thr, 0),
@@ -128,7 +131,11 @@ func (r *Report) Markdown() string {
 	m := r.Mutation
 	fmt.Fprintf(&b, "- Mutation %s: %d edited, %d added, %d deleted, %d touched, %s of new content\n\n",
 		m.Kind, m.Changed, m.Added, m.Deleted, m.Touched, fmtBytes(m.DirtyBytes))
-	b.WriteString("## Scenarios\n\n" + r.scenarioTable().markdown() + "\n![throughput](throughput.svg)\n\n![uploaded](uploaded.svg)\n\n")
+	b.WriteString("## Scenarios\n\n" + r.scenarioTable().markdown() + "\n")
+	if line := r.gcLine(); line != "" {
+		b.WriteString(line + "\n\n")
+	}
+	b.WriteString("![throughput](throughput.svg)\n\n![uploaded](uploaded.svg)\n\n")
 	b.WriteString("## Baselines\n\n" + r.baselineTable().markdown() + "\n")
 	b.WriteString("## Ratios\n\n" + r.ratioTable().markdown() + "\n![ratios](ratios.svg)\n\n")
 	b.WriteString("## Targets\n\n```\n")
