@@ -111,7 +111,7 @@ func (r *Repository) Backup(ctx context.Context, dir string, opts BackupOptions)
 	b.writer = strings.TrimPrefix(l.name, leasePrefix) // the snapshot names its writer's lease
 	b.fcOld = fc
 	if r.opts.CacheDir != "" {
-		b.fcNew = newFilesCache()
+		b.fcNew = newFilesCache(fcSize(fc))
 	}
 	root, err := b.run(ctx, parentTree)
 	if err != nil {
@@ -325,10 +325,11 @@ func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.
 		close(f.done)
 		return f
 	}
-	ents, err := readDirNames(abs)
+	dirfd, ents, err := readDir(abs)
 	if err != nil {
 		return fail(fmt.Errorf("repo: read directory %s: %w", abs, err))
 	}
+	defer unix.Close(dirfd)
 	nodes := make([]manifest.Node, 0, len(ents))
 	type sub struct {
 		i  int
@@ -352,7 +353,9 @@ func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.
 		}
 		cabs := filepath.Join(abs, name)
 		var st unix.Stat_t
-		if err := unix.Lstat(cabs, &st); err != nil {
+		// Relative to the directory's descriptor, as find does: no
+		// resolution of the whole path for every entry.
+		if err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				continue // removed since the listing: not part of this snapshot
 			}
@@ -361,7 +364,12 @@ func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.
 			}
 			return fail(fmt.Errorf("repo: lstat %s: %w", cabs, err))
 		}
-		n, ok, err := b.nodeOf(cabs, crel, name, &st)
+		var pn *manifest.Node
+		if parent != nil {
+			pn = findNode(parent, name)
+		}
+		cc := b.checkCache(crel, &st, pn)
+		n, ok, err := b.nodeOf(cabs, crel, name, &st, pn, cc)
 		if err != nil {
 			if b.skip(crel, err) {
 				continue
@@ -370,10 +378,6 @@ func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.
 		}
 		if !ok {
 			continue
-		}
-		var pn *manifest.Node
-		if parent != nil {
-			pn = findNode(parent, name)
 		}
 		nodes = append(nodes, n)
 		i := len(nodes) - 1
@@ -395,8 +399,8 @@ func (b *backup) walkDir(ctx context.Context, abs, rel string, parent *manifest.
 				b.opts.Progress.TotalFiles.Add(1)
 				b.opts.Progress.TotalBytes.Add(st.Size)
 			}
-			if b.reuse(crel, &st, &nodes[i], pn) {
-				b.remember(crel, &st, &nodes[i])
+			if b.reuse(&nodes[i], pn, cc) {
+				b.rememberReused(crel, &st, &nodes[i], cc)
 				b.filesReused.Add(1)
 				b.progress(st.Size)
 				continue

@@ -15,20 +15,33 @@ import (
 	"github.com/sandsnap/sandsnap/manifest"
 )
 
-// readDirNames lists a directory's entry names in byte order (the order
-// trees are sorted in).
-func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
+// readDir opens a directory and lists its entry names in byte order (the
+// order trees are sorted in). The caller closes the descriptor, which
+// serves the lstat of each entry. It reads with getdents directly: os.Open
+// and Readdirnames cost a third of a no-change backup's listing time.
+func readDir(dir string) (int, []string, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return -1, nil, err
 	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return nil, err
+	var names []string
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			unix.Close(fd)
+			return -1, nil, err
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
 	sort.Strings(names)
-	return names, nil
+	return fd, names, nil
 }
 
 // excluded reports whether an entry matches an exclude pattern.
@@ -66,7 +79,11 @@ func (b *backup) progress(n int64) {
 
 // nodeOf builds the metadata of one entry. ok is false for entries that
 // are not stored (sockets, devices), which are reported in Skipped.
-func (b *backup) nodeOf(abs, rel, name string, st *unix.Stat_t) (manifest.Node, bool, error) {
+//
+// A file that the files cache vouches for keeps the parent's xattrs
+// without a llistxattr call: setting an xattr changes the ctime, which
+// the cache entry pins. That call is a third of a no-change backup's time.
+func (b *backup) nodeOf(abs, rel, name string, st *unix.Stat_t, pn *manifest.Node, cc cacheCheck) (manifest.Node, bool, error) {
 	n := manifest.Node{
 		Name:    name,
 		Mode:    st.Mode & 07777,
@@ -103,6 +120,10 @@ func (b *backup) nodeOf(abs, rel, name string, st *unix.Stat_t) (manifest.Node, 
 	}
 	if err := manifest.ValidName(name); err != nil {
 		return n, false, fmt.Errorf("repo: %s: %w", abs, err)
+	}
+	if n.Type == manifest.TypeFile && cc.vouches {
+		n.Xattrs = pn.Xattrs
+		return n, true, nil
 	}
 	xs, err := readXattrs(abs)
 	if err != nil {
@@ -166,19 +187,36 @@ func findNode(t *manifest.Tree, name string) *manifest.Node {
 	return nil
 }
 
+// cacheCheck is what the files cache of the parent snapshot says about
+// one file: whether it has an entry, and whether that entry has this exact
+// stat (inode, size, mtime, ctime). The cache was written for the parent
+// snapshot (fcOld.Snapshot == Parent), so an entry that vouches describes
+// the parent's node, content and xattrs, as this host left the file.
+type cacheCheck struct {
+	entry   fileStat
+	has     bool
+	vouches bool
+}
+
+// checkCache looks rel up once in the files cache.
+func (b *backup) checkCache(rel string, st *unix.Stat_t, pn *manifest.Node) cacheCheck {
+	if pn == nil || pn.Type != manifest.TypeFile || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return cacheCheck{}
+	}
+	e, ok := b.fcOld.lookup(rel)
+	return cacheCheck{entry: e, has: ok, vouches: ok && e.sameStat(st)}
+}
+
 // reuse fills n's content from the parent's entry pn when the file is
-// unchanged: its stat matches the files cache entry written when the
-// parent was restored or backed up here (inode, size, mtime, and the same
-// content as pn), or, without an entry, pn's size and mtime to the
-// nanosecond. Every chunk must still be in the repository.
-func (b *backup) reuse(rel string, st *unix.Stat_t, n, pn *manifest.Node) bool {
+// unchanged: the files cache vouches for it, or, without a cache entry,
+// pn has its size and mtime to the nanosecond. Every chunk must still be
+// in the repository.
+func (b *backup) reuse(n, pn *manifest.Node, cc cacheCheck) bool {
 	if b.opts.Reread || pn == nil || pn.Type != manifest.TypeFile || pn.Size != n.Size || pn.MtimeNs != n.MtimeNs {
 		return false
 	}
-	if b.fcOld != nil && !b.fcOld.match(rel, st, pn.Content) {
-		if b.fcOld.has(rel) {
-			return false // same size and mtime, but another inode: read it
-		}
+	if cc.has && !cc.vouches {
+		return false // same size and mtime, but another inode or ctime: read it
 	}
 	for _, id := range pn.Content {
 		if !b.r.idx.has(id) { // absent, or only in packs gc condemned
@@ -188,6 +226,18 @@ func (b *backup) reuse(rel string, st *unix.Stat_t, n, pn *manifest.Node) bool {
 	n.Content = pn.Content
 	b.noteReused(pn.Content...) // checked against gc before the commit
 	return true
+}
+
+// rememberReused records a file taken over from the parent in the new
+// files cache, reusing the old entry (and its digest) when it vouched.
+func (b *backup) rememberReused(rel string, st *unix.Stat_t, n *manifest.Node, cc cacheCheck) {
+	switch {
+	case b.fcNew == nil:
+	case cc.vouches:
+		b.fcNew.set(rel, cc.entry)
+	default:
+		b.fcNew.set(rel, fileStatOf(st, n))
+	}
 }
 
 // remember records a saved file, as the walk's lstat saw it, in the new

@@ -251,10 +251,11 @@ func (d *dirDiff) dir(ctx context.Context, id chunk.ID, abs, rel string, depth i
 			return err
 		}
 	}
-	names, err := readDirNames(abs)
+	fd, names, err := readDir(abs)
 	if err != nil {
 		return fmt.Errorf("repo: diff: list %s: %w", abs, err)
 	}
+	unix.Close(fd)
 	i, j := 0, 0
 	for i < len(t.Nodes) || j < len(names) {
 		switch {

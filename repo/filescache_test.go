@@ -130,7 +130,7 @@ func TestRestoreInPlaceTrustsFilesCache(t *testing.T) {
 }
 
 func TestFilesCacheEncoding(t *testing.T) {
-	fc := newFilesCache()
+	fc := newFilesCache(0)
 	fc.Snapshot = chunk.Hash([]byte("snap"))
 	fc.Files["a/b.js"] = fileStat{Ino: 7, Size: 10, MtimeNs: -5, CtimeNs: time.Now().UnixNano(), Mode: 0o4755, Digest: chunk.Hash([]byte("x"))}
 	fc.Files["\n odd"] = fileStat{Ino: 1 << 40}

@@ -103,7 +103,7 @@ func (r *Repository) Restore(ctx context.Context, id chunk.ID, dir string, opts 
 	}
 	x.fcOld = r.loadFilesCache(abs)
 	if r.opts.CacheDir != "" {
-		x.fcNew = newFilesCache()
+		x.fcNew = newFilesCache(fcSize(x.fcOld))
 	}
 	if err := x.plan(ctx, snap.Tree); err != nil {
 		return x.stats(start), fmt.Errorf("repo: restore %s: %w", id.Str(), err)
