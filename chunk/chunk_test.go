@@ -194,3 +194,15 @@ func BenchmarkHash(b *testing.B) {
 		Hash(data)
 	}
 }
+
+func TestHashReader(t *testing.T) {
+	data := testInput()[:3<<20]
+	got, err := HashReader(iotest.HalfReader(bytes.NewReader(data)))
+	if err != nil || got != Hash(data) {
+		t.Errorf("HashReader = %v, %v; want %v", got, err, Hash(data))
+	}
+	boom := errors.New("boom")
+	if _, err := HashReader(iotest.ErrReader(boom)); !errors.Is(err, boom) {
+		t.Errorf("HashReader of a failing reader = %v; want %v", err, boom)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/zeebo/blake3"
 )
@@ -59,4 +60,16 @@ func (id *ID) UnmarshalText(b []byte) error {
 	}
 	*id = p
 	return nil
+}
+
+// HashReader returns the ID of everything r yields, streaming: for whole
+// objects (packs) that should not be held in memory to be checked.
+func HashReader(r io.Reader) (ID, error) {
+	h := blake3.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return ID{}, err
+	}
+	var id ID
+	h.Sum(id[:0])
+	return id, nil
 }

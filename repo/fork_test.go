@@ -145,7 +145,7 @@ func TestForks(t *testing.T) {
 	repos := make([]*repo.Repository, forkCount)
 	caches := make([]*cache.Store, forkCount)
 	for i := range repos {
-		caches[i], err = cache.New(counter, filepath.Join(cacheDir, "objects"), cache.Options{Verify: repo.VerifyObject})
+		caches[i], err = cache.New(counter, filepath.Join(cacheDir, "objects"), cache.Options{VerifyReader: repo.VerifyObjectReader})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package repo
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -277,6 +278,12 @@ func (r *Repository) Store() store.Store { return r.st }
 // and index deltas are named by the BLAKE3 of their bytes. Other names are
 // not checked. A host cache uses it before it keeps a fetched object.
 func VerifyObject(name string, data []byte) error {
+	return VerifyObjectReader(name, bytes.NewReader(data))
+}
+
+// VerifyObjectReader is VerifyObject over a stream, so that a 16 MiB pack
+// is checked without being held in memory.
+func VerifyObjectReader(name string, r io.Reader) error {
 	var hex string
 	switch {
 	case strings.HasPrefix(name, packPrefix):
@@ -290,7 +297,11 @@ func VerifyObject(name string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("repo: object %s: %w", name, err)
 	}
-	if chunk.Hash(data) != id {
+	got, err := chunk.HashReader(r)
+	if err != nil {
+		return fmt.Errorf("repo: object %s: %w", name, err)
+	}
+	if got != id {
 		return fmt.Errorf("repo: object %s: %w: content does not match its name", name, pack.ErrCorrupt)
 	}
 	return nil

@@ -97,7 +97,7 @@ func (a *app) open(ctx context.Context, mode openMode) (*session, error) {
 		ropts repo.Options
 	)
 	if dir := a.cacheDir(); dir != "" && a.useCache {
-		c, err := cache.New(cs, dir, cache.Options{MaxBytes: cacheSize, Verify: repo.VerifyObject})
+		c, err := cache.New(cs, dir, cache.Options{MaxBytes: cacheSize, VerifyReader: repo.VerifyObjectReader})
 		switch {
 		case err == nil:
 			cst, top, ropts.CacheDir = c, c, dir

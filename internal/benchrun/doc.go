@@ -20,6 +20,20 @@
 // scenario that needs a repository feature that does not exist yet is
 // listed with NA set instead of numbers.
 //
+// The fork-N scenarios run N real sandsnap processes at once, as N
+// sandboxes on one host would: the runner builds cmd/sandsnap into the work
+// directory at the start (go build) and runs `sandsnap --repo URL
+// [--no-cache | --cache DIR] restore ID DIR --json` or `backup DIR --parent
+// ID --name NAME --ttl 2s --json`. fork-N restore uses --no-cache (every
+// process fetches as on a fresh host), fork-N via host cache --cache with
+// one shared empty folder, fork-N backup --cache with the host cache folder
+// (--no-cache with Config.NoCache). A remote repository is passed by its
+// URL; its endpoint and credentials reach the children through the
+// environment. If the build fails (no Go toolchain, or not run inside the
+// module), the fork-N scenarios run as N goroutines in the runner's process
+// instead, and the report says so. The other scenarios always run in the
+// runner's process.
+//
 // The repository is opened with a host cache folder for its files caches
 // (repo.Options.CacheDir, as the CLI does) but without an object cache, so
 // every restore but the host-cache one fetches from the store as a fresh
@@ -35,7 +49,7 @@
 //
 // # Metrics
 //
-// The runner measures each scenario in-process: wall time; user+sys CPU
+// The runner measures each in-process scenario: wall time; user+sys CPU
 // (getrusage RUSAGE_SELF deltas); peak RSS (the high-water mark is reset
 // through /proc/self/clear_refs before, and VmHWM read after); bytes read
 // from storage (read_bytes of /proc/self/io) and bytes read by syscalls
@@ -45,6 +59,16 @@
 // repository's size). Baselines get wall time, CPU from RUSAGE_CHILDREN
 // deltas and the peak RSS of their largest process (the rusage Maxrss of
 // the waited child, which includes its reaped descendants).
+//
+// A scenario run as N sandsnap processes (Result.Processes = N) gets the
+// wall time from the first start to the last exit; CPU summed over the
+// children's rusage; peak RSS the largest child's rusage Maxrss, a
+// per-process peak, as each sandbox is its own process; disk reads the
+// children's inblock summed; no rchar; and the store traffic and work
+// summed from each child's --json output (its "requests" and the files and
+// bytes of its "stats"). That traffic includes what each process needs to
+// open the repository (config, index), which an in-process scenario, with
+// its repository already open, does not count.
 //
 // # Target
 //

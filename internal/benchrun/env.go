@@ -44,6 +44,12 @@ type env struct {
 	mut     string // what the mutations change: src, or a copy of cfg.Dir
 	wl      Workload
 
+	// repoURL is the repository's location for the sandsnap processes;
+	// bin is the sandsnap binary ("" runs the fork-N scenarios in this
+	// process).
+	repoURL string
+	bin     string
+
 	raw    store.Store
 	st     *counting.Store
 	r      *repo.Repository
@@ -148,10 +154,11 @@ func (e *env) countTree() {
 func (e *env) openRepo(ctx context.Context) error {
 	var err error
 	if e.cfg.Repo == "" {
-		e.raw, err = local.Create(filepath.Join(e.work, "repo"))
+		e.repoURL = filepath.Join(e.work, "repo")
+		e.raw, err = local.Create(e.repoURL)
 	} else {
 		loc := strings.TrimRight(e.cfg.Repo, "/") + "/snapbench-" + time.Now().UTC().Format("20060102T150405")
-		e.remote = true
+		e.repoURL, e.remote = loc, true
 		e.raw, err = location.Create(ctx, loc, location.Options{Logf: e.logf})
 		e.logf("repository %s", loc)
 	}

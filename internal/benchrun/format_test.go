@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sandsnap/sandsnap/store/cache"
 	"github.com/sandsnap/sandsnap/store/counting"
 )
 
@@ -237,6 +238,63 @@ func TestQuote(t *testing.T) {
 	for _, tt := range tests {
 		if got := quote(tt.in); got != tt.want {
 			t.Errorf("quote(%q) = %s; want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRequestStats(t *testing.T) {
+	tests := []struct {
+		in   map[string]int64
+		want counting.Stats
+	}{
+		{nil, counting.Stats{}},
+		{map[string]int64{"put": 1, "get": 2, "head": 3, "list": 4, "delete": 5, "bytes_up": 6, "bytes_down": 7, "other": 8},
+			counting.Stats{Puts: 1, Gets: 2, Heads: 3, Lists: 4, Deletes: 5, BytesUp: 6, BytesDown: 7}},
+	}
+	for _, tt := range tests {
+		if got := requestStats(tt.in); got != tt.want {
+			t.Errorf("requestStats(%v) = %+v; want %+v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestSumCache(t *testing.T) {
+	out := func(c *cache.Stats) procOutput {
+		var o procOutput
+		o.Stats.Cache = c
+		return o
+	}
+	tests := []struct {
+		outs []procOutput
+		want *cache.Stats
+	}{
+		{nil, nil},
+		{[]procOutput{out(nil), out(nil)}, nil},
+		{[]procOutput{out(&cache.Stats{Hits: 1, Misses: 2, Fills: 3, BytesFilled: 4, Evictions: 5}), out(nil),
+			out(&cache.Stats{Hits: 10, Misses: 20, Fills: 30, BytesFilled: 40, Evictions: 50})},
+			&cache.Stats{Hits: 11, Misses: 22, Fills: 33, BytesFilled: 44, Evictions: 55}},
+	}
+	for i, tt := range tests {
+		got := sumCache(tt.outs)
+		if (got == nil) != (tt.want == nil) || (got != nil && *got != *tt.want) {
+			t.Errorf("case %d: sumCache = %+v; want %+v", i, got, tt.want)
+		}
+	}
+}
+
+func TestProcLine(t *testing.T) {
+	tests := []struct {
+		scenarios []Result
+		want      string
+	}{
+		{[]Result{{Name: "full backup"}}, ""},
+		{[]Result{{Name: "full backup"}, {Name: "fork-2 restore", Processes: 2}, {Name: "fork-2 backup", Processes: 2}},
+			"fork-2 restore, fork-2 backup: one sandsnap process per operation"},
+	}
+	for _, tt := range tests {
+		got := (&Report{Scenarios: tt.scenarios}).procLine()
+		if (tt.want == "") != (got == "") || !strings.HasPrefix(got, tt.want) {
+			t.Errorf("procLine(%v) = %q; want it to start with %q", tt.scenarios, got, tt.want)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 // own cache.Store over the shared folder, with the request counter below
 // the cache so that only what reaches the real store is counted.
 func (e *env) openCached(ctx context.Context, dir string) (*repo.Repository, *cache.Store, error) {
-	cs, err := cache.New(e.st, dir, cache.Options{Verify: repo.VerifyObject, Logf: e.logf})
+	cs, err := cache.New(e.st, dir, cache.Options{VerifyReader: repo.VerifyObjectReader, Logf: e.logf})
 	if err != nil {
 		return nil, nil, fmt.Errorf("host cache %s: %w", dir, err)
 	}
@@ -29,11 +29,23 @@ func (e *env) openCached(ctx context.Context, dir string) (*repo.Repository, *ca
 
 // runForkHostCache restores the full snapshot N times at once, each
 // restore through its own repository and cache.Store over one empty
-// folder. The repositories are opened before the measurement, so the
-// traffic is the restores' alone, as in the uncached fork-N restore.
+// folder: as N sandsnap processes with --cache, or, without the binary, in
+// this process with the repositories opened before the measurement.
 func runForkHostCache(ctx context.Context, e *env) (Result, error) {
 	n := e.cfg.Forks
 	objects := filepath.Join(e.work, "hostcache-objects")
+	if e.bin != "" {
+		args := make([][]string, n)
+		for i := range n {
+			dir := filepath.Join(e.work, fmt.Sprintf("fork-cached-%d", i))
+			args[i] = append(cacheArgs(objects), "restore", e.full.ID.String(), dir, "--json")
+		}
+		m, outs, err := e.measureProcs(ctx, args)
+		if err != nil {
+			return Result{}, fmt.Errorf("fork restores over the host cache: %w", err)
+		}
+		return Result{Metrics: m, Snapshot: e.full.ID.String(), Cache: sumCache(outs), Processes: n}, nil
+	}
 	repos := make([]*repo.Repository, n)
 	caches := make([]*cache.Store, n)
 	for i := range n {

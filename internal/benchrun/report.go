@@ -94,8 +94,12 @@ func (r *Report) scenarioTable() *table {
 		if s.Files > 0 {
 			filesPerSec = fmtRate(s.FilesPerSec)
 		}
+		rchar := fmtBytes(s.ReadChars)
+		if s.Processes > 0 {
+			rchar = "-" // not measured for child processes
+		}
 		t.add(s.Name, fmtSeconds(s.WallSeconds), fmtSeconds(s.CPUSeconds()), fmtBytes(s.PeakRSS),
-			filesPerSec, fmtRate(s.MBPerSec), fmtBytes(s.DiskReadBytes), fmtBytes(s.ReadChars),
+			filesPerSec, fmtRate(s.MBPerSec), fmtBytes(s.DiskReadBytes), rchar,
 			fmtCount(st.Puts), fmtCount(st.Gets), fmtCount(st.Lists), fmtCount(st.Heads),
 			fmtBytes(st.BytesUp), fmtBytes(st.BytesDown), fmtBytes(s.RepoBytes), fmtFactor(s.Dedup))
 	}
@@ -176,6 +180,9 @@ func (r *Report) Text() string {
 	fmt.Fprintf(&b, "mutation %s: %d edited, %d added, %d deleted, %d touched, %s of new content\n\n",
 		m.Kind, m.Changed, m.Added, m.Deleted, m.Touched, fmtBytes(m.DirtyBytes))
 	b.WriteString(r.scenarioTable().text())
+	if line := r.procLine(); line != "" {
+		b.WriteString(line + "\n")
+	}
 	if line := r.gcLine(); line != "" {
 		b.WriteString(line + "\n")
 	}
@@ -188,4 +195,20 @@ func (r *Report) Text() string {
 		b.WriteString(t.String() + "\n")
 	}
 	return b.String()
+}
+
+// procLine says how the scenarios run as separate sandsnap processes were
+// measured, or is "" if there were none.
+func (r *Report) procLine() string {
+	var names []string
+	for _, s := range r.Scenarios {
+		if s.Processes > 0 {
+			names = append(names, s.Name)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return strings.Join(names, ", ") + ": one sandsnap process per operation; peak RSS is per process " +
+		"(the largest child's Maxrss), cpu the children's sum, store traffic the sum of their --json requests (each opens the repository)."
 }

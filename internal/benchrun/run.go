@@ -25,6 +25,7 @@ func Run(ctx context.Context, cfg Config, logf func(format string, args ...any))
 		return nil, err
 	}
 	rep.Workload, rep.Store = e.wl, storeName(cfg)
+	rep.Notes = append(rep.Notes, e.buildSandsnap(ctx))
 	logf("workload: %d files, %s", e.wl.Files, fmtBytes(e.wl.Bytes))
 	if err := e.runAll(ctx, rep); err != nil {
 		return nil, err

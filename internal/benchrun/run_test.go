@@ -21,7 +21,7 @@ import (
 // local repository and checks the JSON report and the report directory.
 func TestRunEndToEnd(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end run")
+		t.Skip("end-to-end run (builds sandsnap and runs the harness): skipped under -short")
 	}
 	for _, tool := range []string{"bash", "tar", "zstd", "find", "cp"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -42,6 +42,16 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("JSON does not decode: %v", err)
 	}
 	checkScenarios(t, got.Scenarios)
+	for _, id := range []string{ScenarioForkRestore, ScenarioHostCache, ScenarioForkBackup} {
+		// go build works wherever this test runs: the fork-N scenarios
+		// must have run as cfg.Forks sandsnap processes.
+		if r, _ := findResult(got.Scenarios, id); r.Processes != cfg.Forks || r.PeakRSS <= 0 || r.Store.Gets <= 0 {
+			t.Errorf("%s: %d processes, peak RSS %d, %d GETs; want %d processes with a peak and traffic", id, r.Processes, r.PeakRSS, r.Store.Gets, cfg.Forks)
+		}
+	}
+	if text := got.Text(); !strings.Contains(text, "one sandsnap process per operation") {
+		t.Errorf("table does not say how the fork-N scenarios were measured:\n%s", text)
+	}
 	checkBaselines(t, got.Baselines)
 	checkRatios(t, got.Ratios)
 	if n := len(got.Targets); n != len(ratioTargets())+2 {

@@ -39,7 +39,11 @@ type Result struct {
 	Backup   *repo.Stats        `json:"backup,omitempty"`
 	Restore  *repo.RestoreStats `json:"restore,omitempty"`
 	Cache    *cache.Stats       `json:"cache,omitempty"` // the host cache's counts, summed
-	GC       []repo.GCReport    `json:"gc,omitempty"`
+	// Processes, when set, is the number of sandsnap processes the
+	// scenario ran (the fork-N scenarios); PeakRSS is then the largest
+	// one's.
+	Processes int             `json:"processes,omitempty"`
+	GC        []repo.GCReport `json:"gc,omitempty"`
 }
 
 // scenario is one entry of the scenario list. run measures with e.run and
@@ -142,6 +146,19 @@ func (e *env) forkDir(i int) string { return filepath.Join(e.work, fmt.Sprintf("
 
 func runForkRestore(ctx context.Context, e *env) (Result, error) {
 	n := e.cfg.Forks
+	if e.bin != "" {
+		args := make([][]string, n)
+		for i := range n {
+			// No host cache: every process fetches from the store as on
+			// a fresh host, as the in-process restores do.
+			args[i] = append(cacheArgs(""), "restore", e.full.ID.String(), e.forkDir(i), "--json")
+		}
+		m, _, err := e.measureProcs(ctx, args)
+		if err != nil {
+			return Result{}, fmt.Errorf("fork restores: %w", err)
+		}
+		return Result{Metrics: m, Snapshot: e.full.ID.String(), Processes: n}, nil
+	}
 	stats := make([]repo.RestoreStats, n)
 	m, err := e.run.measure(ctx, func(ctx context.Context) (work, error) {
 		g, ctx := errgroup.WithContext(ctx)
@@ -168,6 +185,9 @@ func runForkBackup(ctx context.Context, e *env) (Result, error) {
 			return Result{}, err
 		}
 	}
+	if e.bin != "" {
+		return e.forkBackupProcs(ctx)
+	}
 	hs := make([]repo.Handle, n)
 	m, err := e.run.measure(ctx, func(ctx context.Context) (work, error) {
 		g, ctx := errgroup.WithContext(ctx)
@@ -193,6 +213,25 @@ func runForkBackup(ctx context.Context, e *env) (Result, error) {
 	e.logical += m.Bytes
 	e.expiring.add(m.Bytes)
 	return Result{Metrics: m}, nil
+}
+
+// forkBackupProcs is runForkBackup as N sandsnap processes. They use the
+// host's cache folder (files caches and, as the CLI has no way to keep one
+// without the other, an object cache), or none with --no-cache.
+func (e *env) forkBackupProcs(ctx context.Context) (Result, error) {
+	n := e.cfg.Forks
+	args := make([][]string, n)
+	for i := range n {
+		args[i] = append(cacheArgs(e.hostDir), "backup", e.forkDir(i), "--parent", e.full.ID.String(),
+			"--name", fmt.Sprintf("snapbench-fork-%d", i), "--ttl", forkTTL.String(), "--json")
+	}
+	m, outs, err := e.measureProcs(ctx, args)
+	if err != nil {
+		return Result{}, fmt.Errorf("fork backups: %w", err)
+	}
+	e.logical += m.Bytes
+	e.expiring.add(m.Bytes)
+	return Result{Metrics: m, Cache: sumCache(outs), Processes: n}, nil
 }
 
 // runScenario runs s and completes its result with the repository's size.

@@ -132,6 +132,9 @@ func (r *Report) Markdown() string {
 	fmt.Fprintf(&b, "- Mutation %s: %d edited, %d added, %d deleted, %d touched, %s of new content\n\n",
 		m.Kind, m.Changed, m.Added, m.Deleted, m.Touched, fmtBytes(m.DirtyBytes))
 	b.WriteString("## Scenarios\n\n" + r.scenarioTable().markdown() + "\n")
+	if line := r.procLine(); line != "" {
+		b.WriteString(line + "\n\n")
+	}
 	if line := r.gcLine(); line != "" {
 		b.WriteString(line + "\n\n")
 	}

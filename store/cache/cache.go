@@ -1,7 +1,6 @@
 package cache
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -51,8 +50,14 @@ type Options struct {
 	// Verify, if set, checks a whole object fetched from the inner store
 	// before it enters the cache; an object that fails is not cached and
 	// the Load fails with Verify's error. Bytes given to Save are not
-	// verified: the caller made them.
+	// verified: the caller made them. Verify needs the whole object in
+	// memory, so a fill then reads its file back into memory; prefer
+	// VerifyReader.
 	Verify func(name string, data []byte) error
+	// VerifyReader, if set, is used instead of Verify: it reads the whole
+	// fetched object from r (the completed temporary file, read back from
+	// the disk), so a fill never holds the object in memory.
+	VerifyReader func(name string, r io.Reader) error
 	// Logf, if set, reports what the cache repairs or fails to do (a
 	// corrupt file dropped, a failed write or eviction).
 	Logf func(format string, args ...any)
@@ -217,26 +222,29 @@ func (s *Store) Load(ctx context.Context, name string, offset, length int64, fn 
 		return s.inner.Load(ctx, name, offset, length, fn)
 	}
 	key := keyOf(name)
-	for attempt := range fillAttempts {
+	// Each fill is followed by a read of the cached copy it made; a copy
+	// that keeps vanishing (evicted as soon as filled) ends the loop.
+	for attempt := 0; ; attempt++ {
 		if done, err := s.serveCached(key, name, offset, length, fn); done {
 			if attempt == 0 {
 				s.hits.Add(1)
 			}
 			return err
 		}
+		if attempt == fillAttempts {
+			break
+		}
 		if attempt == 0 {
 			s.misses.Add(1)
 		}
-		data, err := s.fill(ctx, key, name)
+		pass, err := s.fill(ctx, key, name)
 		if err != nil {
 			return err
 		}
-		if data != nil {
-			return serveBytes(name, data, offset, length, fn)
+		if pass {
+			break
 		}
-		// Another process filled it: serve from the file.
 	}
-	// The copy keeps vanishing (evicted as soon as filled): read directly.
 	return s.inner.Load(ctx, name, offset, length, fn)
 }
 
@@ -251,15 +259,6 @@ func span(name string, size, offset, length int64) (int64, error) {
 		return 0, fmt.Errorf("cache: load %q [%d, +%d) of %d bytes: %w", name, offset, length, size, store.ErrInvalidRange)
 	}
 	return end, nil
-}
-
-// serveBytes calls fn over a range of a fetched object.
-func serveBytes(name string, data []byte, offset, length int64, fn func(io.Reader) error) error {
-	end, err := span(name, int64(len(data)), offset, length)
-	if err != nil {
-		return err
-	}
-	return fn(bytes.NewReader(data[offset:end]))
 }
 
 // serveCached serves the range from name's cached copy if there is a
@@ -313,59 +312,141 @@ func (w *watchReader) Read(p []byte) (int, error) {
 }
 
 // fill fetches name into the cache, once for all concurrent callers. It
-// returns the object's bytes, or nil if another process had filled the
-// cache meanwhile. A caller whose own context is done stops waiting; a
-// caller that waited on a fill whose leader was cancelled tries again.
-func (s *Store) fill(ctx context.Context, key, name string) ([]byte, error) {
+// reports pass true if the object could not be cached (it does not fit the
+// bound, or writing the file failed): the caller then reads the inner store
+// directly. A caller whose own context is done stops waiting; a caller that
+// waited on a fill whose leader was cancelled tries again.
+func (s *Store) fill(ctx context.Context, key, name string) (pass bool, err error) {
 	for attempt := 0; ; attempt++ {
 		ch := s.group.DoChan(key, func() (any, error) { return s.fillLocked(ctx, key, name) })
 		var r singleflight.Result
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("cache: load %q: %w", name, ctx.Err())
+			return false, fmt.Errorf("cache: load %q: %w", name, ctx.Err())
 		case r = <-ch:
 		}
 		if r.Err != nil && ctx.Err() == nil && attempt+1 < fillAttempts &&
 			(errors.Is(r.Err, context.Canceled) || errors.Is(r.Err, context.DeadlineExceeded)) {
 			continue // the leader's context ended, not ours
 		}
-		data, _ := r.Val.([]byte)
-		return data, r.Err
+		pass, _ := r.Val.(bool)
+		return pass, r.Err
 	}
 }
 
-// fillLocked fetches name under its lock; see fill.
-func (s *Store) fillLocked(ctx context.Context, key, name string) ([]byte, error) {
+// fillLocked streams name from the inner store into a temporary file under
+// its lock, verifies it and renames it into place; see fill. The object
+// never sits in memory whole: it passes through one copy buffer.
+func (s *Store) fillLocked(ctx context.Context, key, name string) (pass bool, err error) {
 	unlock, err := s.lock(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("cache: lock %q: %w", name, err)
+		return false, fmt.Errorf("cache: lock %q: %w", name, err)
 	}
 	defer unlock()
 	if f, _, _, err := s.openCached(s.objectPath(key)); err == nil {
 		f.Close()
-		return nil, nil
+		return false, nil // another process filled it
 	}
-	var data []byte
+	f, err := os.CreateTemp(filepath.Join(s.dir, objectsDir), tmpPrefix+"*")
+	if err != nil {
+		s.opts.Logf("cache: fill %q: %v", name, err)
+		return true, nil
+	}
+	installed := false
+	defer func() {
+		if !installed {
+			f.Close()
+			_ = os.Remove(f.Name())
+		}
+	}()
+	w := &fillWriter{f: f, limit: s.opts.MaxBytes - headerSize}
+	buf := make([]byte, copyBufSize)
 	err = s.inner.Load(ctx, name, 0, 0, func(r io.Reader) error {
-		var err error
-		data, err = io.ReadAll(r) // anew on each call: a retry starts over
+		w.reset() // anew on each call: a retry starts over
+		if err := f.Truncate(headerSize); err != nil {
+			w.err = err
+			return err
+		}
+		_, err := io.CopyBuffer(w, r, buf)
 		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	if s.opts.Verify != nil {
-		if err := s.opts.Verify(name, data); err != nil {
-			return nil, fmt.Errorf("cache: verify %q: %w", name, err)
-		}
-	}
-	if headerSize+int64(len(data)) > s.opts.MaxBytes {
+	switch {
+	case w.tooBig:
 		s.tooBig.Store(name, struct{}{})
+		return true, nil
+	case w.err != nil:
+		s.opts.Logf("cache: fill %q: %v", name, w.err)
+		return true, nil
+	case err != nil:
+		return false, err
 	}
-	if err := s.put(key, data); err != nil {
-		s.opts.Logf("cache: fill %q: %v", name, err) // still served
+	if err := s.verify(name, f, w.n); err != nil {
+		return false, fmt.Errorf("cache: verify %q: %w", name, err)
 	}
-	return data, nil
+	var h [headerSize]byte
+	putHeader(h[:], w.n)
+	_, err = f.WriteAt(h[:], 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		installed = true
+		err = s.install(key, f.Name(), w.n)
+	}
+	if err != nil {
+		s.opts.Logf("cache: fill %q: %v", name, err)
+		return true, nil
+	}
+	return false, nil
+}
+
+// verify checks the n fetched bytes of name in the temporary file f with
+// Options.VerifyReader or Options.Verify.
+func (s *Store) verify(name string, f *os.File, n int64) error {
+	r := io.NewSectionReader(f, headerSize, n)
+	switch {
+	case s.opts.VerifyReader != nil:
+		return s.opts.VerifyReader(name, r)
+	case s.opts.Verify != nil:
+		data := make([]byte, n)
+		if _, err := io.ReadFull(r, data); err != nil {
+			return fmt.Errorf("read back: %w", err)
+		}
+		return s.opts.Verify(name, data)
+	}
+	return nil
+}
+
+// copyBufSize is the size of a fill's copy buffer.
+const copyBufSize = 1 << 20
+
+// errTooBig stops a fill whose object does not fit the bound.
+var errTooBig = errors.New("cache: object larger than the bound")
+
+// fillWriter writes a fill's bytes after the header of its temporary file.
+// It keeps its own error apart from the inner store's: a failing disk makes
+// the Load pass through, a failing fetch fails it.
+type fillWriter struct {
+	f      *os.File
+	limit  int64 // most bytes that fit the bound
+	n      int64
+	tooBig bool
+	err    error
+}
+
+func (w *fillWriter) reset() { w.n, w.tooBig, w.err = 0, false, nil }
+
+func (w *fillWriter) Write(p []byte) (int, error) {
+	if w.n+int64(len(p)) > w.limit {
+		w.tooBig = true
+		return 0, errTooBig
+	}
+	n, err := w.f.WriteAt(p, headerSize+w.n)
+	w.n += int64(n)
+	if err != nil && w.err == nil {
+		w.err = err
+	}
+	return n, err
 }
 
 // Stat passes through: existence in the real store is what matters.

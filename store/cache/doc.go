@@ -10,19 +10,24 @@
 //     immutable: the repository names them by the BLAKE3 of their bytes.
 //   - cached copy: a whole cacheable object kept as one file in the folder.
 //   - fill: fetching a whole object from the inner store (one Load of
-//     offset 0, length 0) and writing it into the cache.
+//     offset 0, length 0) and streaming it into a temporary file of the
+//     cache, through one 1 MiB buffer: the object is never held in memory.
 //   - hit: a Load served from a cached copy without waiting for a fill.
 //
 // # Behaviour per method
 //
 // Load of a cacheable name serves the requested range from the cached copy
-// if there is one; otherwise it fills the object and serves the range from
-// the fetched bytes. Concurrent fills of one name are made one: inside a
+// if there is one; otherwise it fills the object and then serves the range
+// from the new cached copy. Concurrent fills of one name are made one: inside a
 // process by golang.org/x/sync/singleflight, across processes by an
 // exclusive flock(2) on a lock file, after which the cache is checked again
-// (another process may have filled it meanwhile). Options.Verify, if set,
-// checks the whole object before it enters the cache; an object that fails
-// is not cached and the Load fails. Load of any other name passes through.
+// (another process may have filled it meanwhile). Options.VerifyReader or
+// else Options.Verify, if set, checks the whole object before it enters the
+// cache, reading the completed temporary file back (Verify needs it in
+// memory; VerifyReader streams it); an object that fails is not cached and
+// the Load fails. A fill that cannot write its file, or whose object turns
+// out larger than the bound, gives up and the Load reads its range from the
+// inner store. Load of any other name passes through.
 //
 // Save passes through; after a successful Save of a cacheable name the
 // bytes are also written into the cache (a backup's packs are then local
@@ -72,8 +77,8 @@
 // may evict at once; a file deleted while another process reads it stays
 // readable to that reader (Unix semantics), and a file that is gone is
 // never an error. An object larger than MaxBytes is served but never
-// cached, and once a Store has seen one, its later Loads pass through as
-// range requests. With many processes filling at once the folder may pass the bound
+// cached: its fill stops once the bytes pass the bound, and from then on
+// this Store passes its Loads through as range requests. With many processes filling at once the folder may pass the bound
 // by up to a tenth of MaxBytes per process until the next scan.
 //
 // # Without flock

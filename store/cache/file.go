@@ -81,11 +81,19 @@ func (s *Store) put(key string, data []byte) error {
 		s.drop(key)
 		return nil
 	}
-	p := s.objectPath(key)
 	tmp, err := s.writeTemp(data)
 	if err != nil {
 		return err
 	}
+	return s.install(key, tmp, int64(len(data)))
+}
+
+// install renames the complete temporary file tmp, holding an object of n
+// bytes, into place as key's cached copy, counts it and evicts if needed.
+// The caller holds key's lock.
+func (s *Store) install(key, tmp string, n int64) error {
+	p := s.objectPath(key)
+	size := headerSize + n
 	if old, err := os.Lstat(p); err == nil {
 		s.used.Add(-old.Size())
 	}
@@ -100,7 +108,7 @@ func (s *Store) put(key string, data []byte) error {
 	s.used.Add(size)
 	s.sinceScan.Add(size)
 	s.fills.Add(1)
-	s.bytesFilled.Add(int64(len(data)))
+	s.bytesFilled.Add(n)
 	s.maybeEvict(p)
 	return nil
 }
@@ -113,8 +121,7 @@ func (s *Store) writeTemp(data []byte) (string, error) {
 		return "", err
 	}
 	var h [headerSize]byte
-	copy(h[:], magic)
-	binary.BigEndian.PutUint64(h[8:], uint64(len(data)))
+	putHeader(h[:], int64(len(data)))
 	_, err = f.Write(h[:])
 	if err == nil {
 		_, err = f.Write(data)
@@ -127,6 +134,12 @@ func (s *Store) writeTemp(data []byte) (string, error) {
 		return "", err
 	}
 	return f.Name(), nil
+}
+
+// putHeader writes the header of a cached file holding n bytes into h.
+func putHeader(h []byte, n int64) {
+	copy(h, magic)
+	binary.BigEndian.PutUint64(h[8:], uint64(n))
 }
 
 // maybeEvict scans and evicts when the estimate passes the bound or when
