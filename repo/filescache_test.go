@@ -146,7 +146,7 @@ func TestFilesCacheEncoding(t *testing.T) {
 		t.Errorf("round trip = %+v; want %+v", got, fc)
 	}
 	for name, tc := range map[string]struct {
-		data        []byte
+		data      []byte
 		repo, dir string
 	}{
 		"other repo":  {buf.Bytes(), "other", "/dir"},

@@ -9,6 +9,8 @@
 //	sandsnap [--repo URL] show HANDLE [--json]
 //	sandsnap [--repo URL] diff A B [--content] [--json]
 //	sandsnap [--repo URL] verify [--read-data] [--json]
+//	sandsnap [--repo URL] rm HANDLE...
+//	sandsnap [--repo URL] gc [--repack-threshold 0.5] [--dry-run] [--json]
 //
 // --repo defaults to $SANDSNAP_REPO. --cache DIR (default: the user cache
 // folder's sandsnap/), --cache-size SIZE and --no-cache choose the host

@@ -139,6 +139,8 @@ handle's JSON on stdin), a file holding a handle's JSON, or a snapshot name.`,
 	pf.BoolVar(&a.noCache, "no-cache", false, "use no host cache: packs come from the repository every time, and --parent auto finds no parent")
 	pf.StringVar(&a.cacheSize, "cache-size", "4GiB", `bound of the host cache's pack copies ("500MB", "4GiB")`)
 	root.AddCommand(a.initCmd(), a.backupCmd(), a.restoreCmd(), a.lsCmd(), a.showCmd(), a.verifyCmd(), a.diffCmd())
+	root.AddCommand(a.gcCmd())
+	root.AddCommand(a.rmCmd())
 	return root
 }
 
