@@ -145,3 +145,36 @@ func TestOpenRefusesNewerVersion(t *testing.T) {
 		t.Errorf("Open with a garbage config = %v; want ErrNoRepository", err)
 	}
 }
+
+func TestListingMarksExpiredByStoreClock(t *testing.T) {
+	ctx := context.Background()
+	clock := newTestClock()
+	st := mem.NewWithClock(clock.now)
+	// The host's clock is a year behind the store's: only the store's
+	// counts.
+	r, err := Init(ctx, st, InitOptions{}, Options{Now: func() time.Time { return clock.now().AddDate(-1, 0, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	writeTree(t, src, map[string][]byte{"a": []byte("a")})
+	h, err := r.Backup(ctx, src, BackupOptions{TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live, err := r.Handle(ctx, h.ID)
+	if err != nil || live.Expired {
+		t.Fatalf("fresh snapshot: expired %v, %v", live.Expired, err)
+	}
+	clock.advance(2 * time.Hour)
+	if hs, _ := r.Snapshots(ctx, ListOptions{}); len(hs) != 0 {
+		t.Errorf("ls lists %d snapshots after expiry; want none", len(hs))
+	}
+	hs, err := r.Snapshots(ctx, ListOptions{AllExpired: true})
+	if err != nil || len(hs) != 1 || !hs[0].Expired {
+		t.Errorf("ls --all = %+v, %v; want the snapshot marked expired", hs, err)
+	}
+	if got, err := r.Handle(ctx, h.ID); err != nil || !got.Expired {
+		t.Errorf("Handle after expiry: expired %v, %v; want true", got.Expired, err)
+	}
+}

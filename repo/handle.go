@@ -27,7 +27,10 @@ type Handle struct {
 	Created time.Time  `json:"created"`
 	Expires *time.Time `json:"expires"`
 	Parent  *chunk.ID  `json:"parent"`
-	Stats   Stats      `json:"stats"`
+	// Expired is set by Snapshots and Handle when Expires has passed by
+	// the store's clock (a listing with AllExpired shows such snapshots).
+	Expired bool  `json:"expired,omitempty"`
+	Stats   Stats `json:"stats"`
 }
 
 // Stats describe one backup. The entry counts come from the snapshot; the
@@ -99,7 +102,22 @@ func (r *Repository) Handle(ctx context.Context, id chunk.ID) (Handle, error) {
 	if err != nil {
 		return Handle{}, err
 	}
-	return handleOf(id, s), nil
+	h := handleOf(id, s)
+	if s.Expires != nil {
+		h.Expired = !r.storeNowOrHost(ctx).Before(*s.Expires)
+	}
+	return h, nil
+}
+
+// storeNowOrHost is the store's time, or the host's when the store refuses
+// the probe (a read-only token), with a note in the log.
+func (r *Repository) storeNowOrHost(ctx context.Context) time.Time {
+	t, err := r.storeNow(ctx)
+	if err != nil {
+		r.opts.Logf("judging expiry by this host's clock: %v", err)
+		return r.opts.Now()
+	}
+	return t
 }
 
 // ListOptions filter Snapshots.
@@ -130,12 +148,7 @@ func (r *Repository) Snapshots(ctx context.Context, opts ListOptions) ([]Handle,
 	var now time.Time
 	clock := func() time.Time {
 		if now.IsZero() {
-			t, err := r.storeNow(ctx)
-			if err != nil {
-				r.opts.Logf("judging expiry by this host's clock: %v", err)
-				t = r.opts.Now()
-			}
-			now = t
+			now = r.storeNowOrHost(ctx)
 		}
 		return now
 	}
@@ -151,10 +164,14 @@ func (r *Repository) Snapshots(ctx context.Context, opts ListOptions) ([]Handle,
 		if opts.Name != "" && s.Name != opts.Name {
 			continue
 		}
-		if !opts.AllExpired && s.Expires != nil && !clock().Before(*s.Expires) {
-			continue
+		h := handleOf(id, s)
+		if s.Expires != nil && !clock().Before(*s.Expires) {
+			if !opts.AllExpired {
+				continue
+			}
+			h.Expired = true
 		}
-		out = append(out, handleOf(id, s))
+		out = append(out, h)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Created.After(out[j].Created) })
 	return out, nil

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/sandsnap/sandsnap/repo"
 )
 
 // writeJSON prints v as indented JSON followed by a newline.
@@ -35,13 +37,14 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05Z")
 }
 
-// formatExpires prints an optional expiry.
-func formatExpires(t *time.Time, now time.Time) string {
+// formatExpires prints a handle's optional expiry; whether it has passed
+// was judged by the store's clock (repo.Handle.Expired).
+func formatExpires(h repo.Handle) string {
 	switch {
-	case t == nil:
+	case h.Expires == nil:
 		return "never"
-	case !now.Before(*t):
-		return formatTime(*t) + " (expired)"
+	case h.Expired:
+		return formatTime(*h.Expires) + " (expired)"
 	}
-	return formatTime(*t)
+	return formatTime(*h.Expires)
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -38,7 +37,7 @@ func (a *app) lsCmd() *cobra.Command {
 				}
 				return writeJSON(a.stdout, hs)
 			}
-			return printList(a, hs, time.Now())
+			return printList(a, hs)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Name, "name", "", "only snapshots with this name")
@@ -47,7 +46,7 @@ func (a *app) lsCmd() *cobra.Command {
 	return cmd
 }
 
-func printList(a *app, hs []repo.Handle, now time.Time) error {
+func printList(a *app, hs []repo.Handle) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCREATED\tNAME\tFILES\tSIZE\tEXPIRES")
 	for _, h := range hs {
@@ -56,7 +55,7 @@ func printList(a *app, hs []repo.Handle, now time.Time) error {
 			name = "-"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", h.ID.String()[:shortIDLen], formatTime(h.Created), name,
-			h.Stats.Files, formatBytes(h.Stats.Bytes), formatExpires(h.Expires, now))
+			h.Stats.Files, formatBytes(h.Stats.Bytes), formatExpires(h))
 	}
 	return tw.Flush()
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -45,14 +44,14 @@ func (a *app) showCmd() *cobra.Command {
 			if asJSON {
 				return writeJSON(a.stdout, showOutput{Handle: h, Snapshot: snap})
 			}
-			return printShow(a, h, snap, time.Now())
+			return printShow(a, h, snap)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the handle and snapshot as JSON")
 	return cmd
 }
 
-func printShow(a *app, h repo.Handle, s *manifest.Snapshot, now time.Time) error {
+func printShow(a *app, h repo.Handle, s *manifest.Snapshot) error {
 	var b strings.Builder
 	row := func(k, format string, args ...any) { fmt.Fprintf(&b, "%-9s"+format+"\n", append([]any{k}, args...)...) }
 	row("snapshot", "%s", h.ID)
@@ -60,7 +59,7 @@ func printShow(a *app, h repo.Handle, s *manifest.Snapshot, now time.Time) error
 	row("dir", "%s", h.Dir)
 	row("host", "%s", s.Host)
 	row("created", "%s", formatTime(h.Created))
-	row("expires", "%s", formatExpires(h.Expires, now))
+	row("expires", "%s", formatExpires(h))
 	if h.Parent != nil {
 		row("parent", "%s", *h.Parent)
 	}
