@@ -6,6 +6,7 @@
 #   bash scripts/test.sh                            # the whole module
 #   bash scripts/test.sh ./store/...                # only these packages
 #   bash scripts/test.sh ./store/s3 -- -run Suite -v  # flags for go test only
+#   bash scripts/test.sh ./repo -- -run TestGCStressS3 -v -args -gcstress.rounds=20  # the long stress run
 #
 # Needs only Go and the module proxy. Exits with the status of vet or of the
 # tests; the server is stopped in every case, and its log's last lines are
@@ -48,5 +49,5 @@ s3server_env
 
 echo "+ go vet ${pkgs[*]}"
 go vet "${pkgs[@]}"
-echo "+ go test -race -count=1 -timeout 20m ${testflags[*]} ${pkgs[*]}"
-go test -race -count=1 -timeout 20m "${testflags[@]}" "${pkgs[@]}"
+echo "+ go test -race -count=1 -timeout 20m ${pkgs[*]} ${testflags[*]}"
+go test -race -count=1 -timeout 20m "${pkgs[@]}" "${testflags[@]}"
