@@ -56,6 +56,15 @@ type Config struct {
 	Created     time.Time `json:"created"`
 }
 
+// CheckCompression reports whether name is a Config.Compression value
+// ("" means the default, fastest).
+func CheckCompression(name string) error {
+	if _, ok := compressionLevels[name]; !ok && name != "" {
+		return fmt.Errorf("unknown compression %q (want fastest, default or better)", name)
+	}
+	return nil
+}
+
 // compressionLevels maps Config.Compression to zstd levels.
 var compressionLevels = map[string]zstd.EncoderLevel{
 	"fastest": zstd.SpeedFastest,
@@ -70,8 +79,8 @@ func (c Config) validate() error {
 	if err := c.Chunker.Validate(); err != nil {
 		return fmt.Errorf("repo: config: %w", err)
 	}
-	if _, ok := compressionLevels[c.Compression]; !ok && c.Compression != "" {
-		return fmt.Errorf("repo: config: unknown compression %q (want fastest, default or better)", c.Compression)
+	if err := CheckCompression(c.Compression); err != nil {
+		return fmt.Errorf("repo: config: %w", err)
 	}
 	if c.DataPackSize < 1<<20 || c.DataPackSize > 1<<30 || c.TreePackSize < 64<<10 || c.TreePackSize > 1<<30 ||
 		c.FrameSize < 4<<10 || c.FrameSize > 16<<20 {

@@ -2,7 +2,7 @@
 // repository (a local folder, S3 or Cloudflare R2) and restores it by
 // handle:
 //
-//	sandsnap [--repo URL] [--endpoint URL] init
+//	sandsnap [--repo URL] [--endpoint URL] init [--compression fastest|default|better]
 //	sandsnap [--repo URL] backup DIR [--name N] [--ttl 72h] [--parent ID|auto] [--reread] [--exclude GLOB]... [--skip-unreadable] [--json]
 //	sandsnap [--repo URL] restore HANDLE DIR [--json]
 //	sandsnap [--repo URL] ls [--name N] [--all] [--json]

@@ -3,16 +3,22 @@ package main
 import (
 	"fmt"
 
+	"github.com/sandsnap/sandsnap/repo"
 	"github.com/spf13/cobra"
 )
 
 func (a *app) initCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create a repository",
-		Long:  "init creates an empty repository at --repo (creating a local folder if needed). It fails if one exists.",
-		Args:  argsNamed(),
+		Long: `init creates an empty repository at --repo (creating a local folder if needed). It fails if one exists.
+--compression sets the zstd level packs are written with: fastest (level 1, the default: backups
+are CPU-bound, and it costs about 3% more bytes than level 3), default (level 3) or better.`,
+		Args: argsNamed(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := repo.CheckCompression(a.compression); err != nil {
+				return usageErrorf("--compression: %v", err)
+			}
 			s, err := a.open(cmd.Context(), initNew)
 			if err != nil {
 				return err
@@ -21,4 +27,6 @@ func (a *app) initCmd() *cobra.Command {
 			return err
 		},
 	}
+	cmd.Flags().StringVar(&a.compression, "compression", "fastest", "zstd level of the packs: fastest, default or better")
+	return cmd
 }

@@ -96,6 +96,8 @@ type app struct {
 	cachePath string // --cache
 	noCache   bool   // --no-cache
 	cacheSize string // --cache-size
+	// compression is init's --compression.
+	compression string
 	// useCache is set by the commands that move data (backup, restore,
 	// diff) before they open the repository. The others do without the
 	// host cache: verify must read what the real store holds.

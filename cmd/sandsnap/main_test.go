@@ -274,6 +274,25 @@ func TestInit(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != "[]" {
 		t.Errorf("ls of a new repository: exit %d, stdout %q; want []", code, out)
 	}
+
+	// --compression is written into the config; a bad level is a usage
+	// error that creates nothing.
+	better := filepath.Join(t.TempDir(), "better")
+	if _, stderr, code := cli(t, "", "--repo", better, "init", "--compression", "better"); code != 0 {
+		t.Fatalf("init --compression better: exit %d, %s", code, stderr)
+	}
+	cfg, err := os.ReadFile(filepath.Join(better, "config"))
+	if err != nil || !strings.Contains(string(cfg), `"compression": "better"`) {
+		t.Errorf("config after init --compression better: %s, %v", cfg, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	_, stderr, code = cli(t, "", "--repo", bad, "init", "--compression", "max")
+	if code != 2 || !strings.Contains(stderr, "unknown compression") {
+		t.Errorf("init --compression max: exit %d, stderr %q; want a usage error", code, stderr)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Errorf("a refused init created %s (%v)", bad, err)
+	}
 }
 
 func TestParseTTL(t *testing.T) {

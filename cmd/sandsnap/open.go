@@ -114,7 +114,7 @@ func (a *app) open(ctx context.Context, mode openMode) (*session, error) {
 	case openOrInit:
 		r, err = repo.OpenOrInit(ctx, top, ropts)
 	case initNew:
-		r, err = repo.Init(ctx, top, repo.InitOptions{}, ropts)
+		r, err = repo.Init(ctx, top, repo.InitOptions{Compression: a.compression}, ropts)
 	}
 	switch {
 	case errors.Is(err, repo.ErrNoRepository):
