@@ -28,23 +28,13 @@ import (
 // keep all of it restorable. The killed writers' leases hold their packs
 // for the lease TTL, so gc may delete nothing here; that is safe too.
 func TestCrashesS3(t *testing.T) {
-	endpoint := os.Getenv("SANDSNAP_TEST_S3_ENDPOINT")
-	bucket := os.Getenv("SANDSNAP_TEST_S3_BUCKET")
-	if endpoint == "" || bucket == "" {
-		t.Skip("SANDSNAP_TEST_S3_ENDPOINT or SANDSNAP_TEST_S3_BUCKET not set: run scripts/test.sh to start the S3 server")
-	}
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
+	endpoint, bucket := s3TestServer(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
 	phase := func(what string) { t.Logf("%6.1fs %s", time.Since(start).Seconds(), what) }
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "sandsnap")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, tmp)
 	phase("built")
 	var suffix [8]byte
 	crand.Read(suffix[:])

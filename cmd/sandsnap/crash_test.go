@@ -25,14 +25,8 @@ import (
 // debris (the killed writers' packs and leases) and keeps all of it
 // restorable.
 func TestCrashedBackups(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "sandsnap")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, tmp)
 	repoDir := filepath.Join(tmp, "repo")
 	src := filepath.Join(tmp, "src")
 	rng := rand.New(rand.NewPCG(5, 6))

@@ -15,15 +15,8 @@ import (
 // in-process tests cannot: exit statuses from os.Exit and that stderr
 // holds exactly one error line.
 func TestBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the binary")
-	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "sandsnap")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, tmp)
 	repoDir := filepath.Join(tmp, "repo")
 	src := makeSource(t)
 	handleFile := filepath.Join(tmp, "handle.json")
@@ -81,4 +74,31 @@ func TestBinary(t *testing.T) {
 		})
 	}
 	sameTree(t, src, filepath.Join(tmp, "dst"))
+}
+
+// buildBinary builds sandsnap into dir (extra go build flags first, such
+// as -race) for the tests that run it as real processes; it skips under
+// -short.
+func buildBinary(t *testing.T, dir string, flags ...string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(dir, "sandsnap")
+	args := append(append([]string{"build"}, flags...), "-o", bin, ".")
+	if out, err := exec.Command("go", args...).CombinedOutput(); err != nil {
+		t.Fatalf("go %v: %v\n%s", args, err, out)
+	}
+	return bin
+}
+
+// s3TestServer returns the endpoint and bucket of the S3 server that
+// scripts/test.sh starts, or skips the test without one.
+func s3TestServer(t *testing.T) (endpoint, bucket string) {
+	t.Helper()
+	endpoint, bucket = os.Getenv("SANDSNAP_TEST_S3_ENDPOINT"), os.Getenv("SANDSNAP_TEST_S3_BUCKET")
+	if endpoint == "" || bucket == "" {
+		t.Skip("SANDSNAP_TEST_S3_ENDPOINT or SANDSNAP_TEST_S3_BUCKET not set: run scripts/test.sh to start the S3 server")
+	}
+	return endpoint, bucket
 }
