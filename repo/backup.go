@@ -162,7 +162,7 @@ type backup struct {
 	added   map[chunk.ID]struct{}
 	reused  map[chunk.ID]struct{} // blobs taken from the index (gc_writer.go)
 	entries []pack.Entry
-	skipped []string
+	skipped []Skipped
 	changed []string
 
 	files, dirs, symlinks, other, bytes atomic.Uint64

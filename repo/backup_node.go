@@ -65,7 +65,7 @@ func (b *backup) skip(rel string, err error) bool {
 		return false
 	}
 	b.mu.Lock()
-	b.skipped = append(b.skipped, fmt.Sprintf("%s: %v", rel, err))
+	b.skipped = append(b.skipped, Skipped{Path: rel, Reason: err.Error()})
 	b.mu.Unlock()
 	return true
 }
@@ -114,7 +114,7 @@ func (b *backup) nodeOf(abs, rel, name string, st *unix.Stat_t, pn *manifest.Nod
 		b.other.Add(1)
 	default:
 		b.mu.Lock()
-		b.skipped = append(b.skipped, fmt.Sprintf("%s: %s not supported, skipped", rel, kindName(st.Mode)))
+		b.skipped = append(b.skipped, Skipped{Path: rel, Reason: kindName(st.Mode) + " not supported"})
 		b.mu.Unlock()
 		return n, false, nil
 	}

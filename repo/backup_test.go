@@ -253,7 +253,7 @@ func TestBackupUnreadableFile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(h.Stats.Skipped) != 1 || !strings.HasPrefix(h.Stats.Skipped[0], "big.bin:") {
+		if len(h.Stats.Skipped) != 1 || h.Stats.Skipped[0].Path != "big.bin" {
 			t.Errorf("skipped = %q; want big.bin", h.Stats.Skipped)
 		}
 		s, err := r.Snapshot(ctx, h.ID)

@@ -49,13 +49,23 @@ type Stats struct {
 	FilesReused   uint64   `json:"files_reused"`
 	PacksUploaded uint64   `json:"packs_uploaded"`
 	BytesUploaded uint64   `json:"bytes_uploaded"`
-	Skipped       []string `json:"skipped,omitempty"`
+	Skipped       []Skipped `json:"skipped,omitempty"`
 	Changed       []string `json:"changed,omitempty"`
 	Seconds       float64  `json:"seconds,omitempty"`
 	// Requests holds store request counts when the caller measures them
 	// (the CLI wraps its store in store/counting); repo leaves it nil.
 	Requests map[string]int64 `json:"requests,omitempty"`
 }
+
+// Skipped is one entry a backup or restore left out, and why: a socket or
+// device, a file unreadable under SkipUnreadable, an xattr or owner a
+// restore could not or would not set.
+type Skipped struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+func (s Skipped) String() string { return s.Path + ": " + s.Reason }
 
 // Progress is updated with atomic adds while a backup or restore runs, so
 // a caller can poll it from another goroutine to draw a progress bar.

@@ -21,6 +21,31 @@ type RestoreOptions struct {
 	// or found unchanged (Files, Bytes) and once the plan is known
 	// (TotalFiles, TotalBytes).
 	Progress *Progress
+	// Delete allows making a non-empty directory that sandsnap never
+	// restored into or backed up identical to the snapshot, removing
+	// what the snapshot lacks. Without it such a target is refused
+	// (ErrTargetRefused). The root and system directories are refused
+	// whatever it says.
+	Delete bool
+	// DryRun plans the restore and compares the target without changing
+	// anything; RestoreStats then says what a real run would do.
+	DryRun bool
+	// Untrusted restores content nobody vouches for: no setuid or setgid
+	// bits, no device files, no xattrs outside user.*, every entry owned
+	// by the restoring user, and Limits enforced (defaults when zero).
+	Untrusted bool
+	// Limits bound what the restore accepts, checked against what the
+	// snapshot declares and expands to before anything is written.
+	Limits Limits
+}
+
+// Limits bound a restore's work. Zero fields take the defaults for the
+// mode: generous ones for a trusted restore, DefaultUntrustedLimits for
+// an untrusted one.
+type Limits struct {
+	MaxFiles uint64 // entries of every type
+	MaxBytes uint64 // sum of file sizes (every hard-link name counts)
+	MaxDepth int    // directory nesting below the target
 }
 
 // RestoreStats describe one restore. Files, Dirs, Symlinks, Other and

@@ -108,9 +108,14 @@ func (a *app) backup(cmd *cobra.Command, dir string, f backupFlags) error {
 	h.Stats.Requests = s.requests()
 	out := backupOutput{Handle: h, Stats: backupStats{Stats: h.Stats, Cache: s.cacheStats()}}
 	if f.json {
-		return writeJSON(a.stdout, out)
+		err = writeJSON(a.stdout, out)
+	} else {
+		err = printBackup(a, out)
 	}
-	return printBackup(a, out)
+	if err == nil && len(h.Stats.Skipped) > 0 {
+		err = errPartial
+	}
+	return err
 }
 
 func printBackup(a *app, out backupOutput) error {

@@ -19,6 +19,10 @@ const (
 	exitOK    = 0
 	exitError = 1 // the command failed (or verify found problems)
 	exitUsage = 2 // bad flags or arguments
+	// exitPartial: the command finished, but some entries were skipped
+	// (unreadable, unsupported, or not restorable as they were); the
+	// output lists them. restic uses 3 for the same.
+	exitPartial = 3
 )
 
 // memoryLimit is the process's soft heap limit unless GOMEMLIMIT says
@@ -50,6 +54,11 @@ func usageErrorf(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// errPartial is returned by a command that finished and printed its
+// result but skipped some entries: exit status 3, no error line (the
+// output already lists what was skipped).
+var errPartial = errors.New("some entries were skipped")
+
 // run executes one command line and returns the exit status. Every error
 // is printed to stderr as a single "sandsnap: " line.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
@@ -68,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	var ue usageError
 	switch {
+	case errors.Is(err, errPartial):
+		return exitPartial
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "sandsnap: %s\n", oneLine(err.Error()))
 		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
