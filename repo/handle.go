@@ -44,14 +44,14 @@ type Stats struct {
 	BlobsNew uint64 `json:"blobs_new"`
 	BytesNew uint64 `json:"bytes_new"`
 
-	FilesRead     uint64   `json:"files_read"`
-	BytesRead     uint64   `json:"bytes_read"`
-	FilesReused   uint64   `json:"files_reused"`
-	PacksUploaded uint64   `json:"packs_uploaded"`
-	BytesUploaded uint64   `json:"bytes_uploaded"`
+	FilesRead     uint64    `json:"files_read"`
+	BytesRead     uint64    `json:"bytes_read"`
+	FilesReused   uint64    `json:"files_reused"`
+	PacksUploaded uint64    `json:"packs_uploaded"`
+	BytesUploaded uint64    `json:"bytes_uploaded"`
 	Skipped       []Skipped `json:"skipped,omitempty"`
-	Changed       []string `json:"changed,omitempty"`
-	Seconds       float64  `json:"seconds,omitempty"`
+	Changed       []string  `json:"changed,omitempty"`
+	Seconds       float64   `json:"seconds,omitempty"`
 	// Requests holds store request counts when the caller measures them
 	// (the CLI wraps its store in store/counting); repo leaves it nil.
 	Requests map[string]int64 `json:"requests,omitempty"`
