@@ -145,9 +145,8 @@ func kindName(mode uint32) string {
 	return fmt.Sprintf("file type %#o", mode&unix.S_IFMT)
 }
 
-// readXattrs returns an entry's user.* extended attributes, sorted. Other
-// namespaces (security.*, trusted.*, system.*) belong to the host, not the
-// sandbox's content.
+// readXattrs returns the extended attributes of an entry that a snapshot
+// carries (storedXattr), sorted.
 func readXattrs(abs string) ([]manifest.Xattr, error) {
 	names, err := xattr.LList(abs)
 	if err != nil {
@@ -158,7 +157,7 @@ func readXattrs(abs string) ([]manifest.Xattr, error) {
 	}
 	var out []manifest.Xattr
 	for _, name := range names {
-		if !strings.HasPrefix(name, "user.") {
+		if !storedXattr(name) {
 			continue
 		}
 		v, err := xattr.LGet(abs, name)
