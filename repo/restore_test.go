@@ -525,25 +525,7 @@ func TestRestoreBadPack(t *testing.T) {
 // and an index delta, and a snapshot of it; it returns the snapshot ID.
 func storeTree(t *testing.T, st store.Store, treeData []byte) chunk.ID {
 	t.Helper()
-	ctx := context.Background()
-	enc, err := pack.NewEncoder()
-	mustDo(t, err)
-	w := pack.NewWriter(enc, pack.Options{})
-	treeID := chunk.Hash(treeData)
-	mustDo(t, w.Add(treeID, pack.TreeBlob, treeData))
-	p, err := w.Finish()
-	mustDo(t, err)
-	s := p.ID.String()
-	mustDo(t, st.Save(ctx, "packs/"+s[:2]+"/"+s, p.Data, store.SaveOptions{}))
-	idx, err := pack.EncodeIndex(p.Entries)
-	mustDo(t, err)
-	mustDo(t, st.Save(ctx, "index/"+chunk.Hash(idx).String(), idx, store.SaveOptions{}))
-	snap := &manifest.Snapshot{Version: manifest.Version, Tree: treeID, Dir: "/src", Created: time.Now().UTC()}
-	sd, err := snap.Encode()
-	mustDo(t, err)
-	id := chunk.Hash(sd)
-	mustDo(t, st.Save(ctx, "snapshots/"+id.String(), sd, store.SaveOptions{}))
-	return id
+	return storeTrees(t, st, treeData)
 }
 
 // TestRestoreUnsafeNames: a hand-crafted tree whose names would escape the
