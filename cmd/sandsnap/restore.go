@@ -28,12 +28,14 @@ type restoreStats struct {
 }
 
 func (a *app) restoreCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, untrusted bool
 	cmd := &cobra.Command{
 		Use:   "restore HANDLE DIR",
 		Short: "Bring a snapshot back into a directory",
 		Long: `restore makes DIR exactly the snapshot HANDLE names, creating DIR if needed.
-Files DIR already holds unchanged are kept; what the snapshot lacks is removed.`,
+Files DIR already holds unchanged are kept; what the snapshot lacks is removed.
+What the restore leaves out (an xattr the filesystem refuses; with --untrusted,
+setuid bits, owners and non-user xattrs) is listed as skipped, exit status 3.`,
 		Args: argsNamed("HANDLE", "DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -50,7 +52,7 @@ Files DIR already holds unchanged are kept; what the snapshot lacks is removed.`
 			if err != nil {
 				return err
 			}
-			opts := repo.RestoreOptions{Progress: new(repo.Progress)}
+			opts := repo.RestoreOptions{Progress: new(repo.Progress), Untrusted: untrusted}
 			stop := a.startProgress(opts.Progress, "restore")
 			st, err := s.r.Restore(ctx, id, dir, opts)
 			stop()
@@ -59,12 +61,19 @@ Files DIR already holds unchanged are kept; what the snapshot lacks is removed.`
 			}
 			out := restoreOutput{ID: id, Dir: dir, Stats: restoreStats{RestoreStats: st, Requests: s.requests(), Cache: s.cacheStats()}}
 			if asJSON {
-				return writeJSON(a.stdout, out)
+				err = writeJSON(a.stdout, out)
+			} else {
+				err = printRestore(a, out)
 			}
-			return printRestore(a, out)
+			if err == nil && len(st.Skipped) > 0 {
+				err = errPartial
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
+	cmd.Flags().BoolVar(&untrusted, "untrusted", false,
+		"restore content nobody vouches for: no setuid/setgid bits, no xattrs outside user.*, every entry owned by you")
 	return cmd
 }
 
@@ -83,6 +92,11 @@ func printRestore(a *app, out restoreOutput) error {
 		formatBytes(st.BytesFetched), st.PacksFetched,
 		st.Requests["get"]+st.Requests["head"]+st.Requests["list"]+st.Requests["put"]+st.Requests["delete"],
 		cacheLine(st.Cache), st.Seconds)
+	for _, p := range st.Skipped {
+		if err == nil {
+			_, err = fmt.Fprintf(a.stdout, "skipped  %s\n", p)
+		}
+	}
 	return err
 }
 
