@@ -73,11 +73,20 @@ func encodeTree(t testing.TB, nodes ...manifest.Node) []byte {
 // content or symlink target, for checks that a restore left it alone.
 func inodeState(t testing.TB, path string) string {
 	t.Helper()
+	return describeInode(t, path, true)
+}
+
+// describeInode is inodeState, with or without the link count.
+func describeInode(t testing.TB, path string, nlink bool) string {
+	t.Helper()
 	var st unix.Stat_t
 	mustDo(t, unix.Lstat(path, &st))
 	var b strings.Builder
-	fmt.Fprintf(&b, "type=%#o mode=%#o uid=%d gid=%d mtime=%d size=%d nlink=%d",
-		st.Mode&unix.S_IFMT, st.Mode&0o7777, st.Uid, st.Gid, st.Mtim.Nano(), st.Size, st.Nlink)
+	fmt.Fprintf(&b, "type=%#o mode=%#o uid=%d gid=%d mtime=%d size=%d",
+		st.Mode&unix.S_IFMT, st.Mode&0o7777, st.Uid, st.Gid, st.Mtim.Nano(), st.Size)
+	if nlink {
+		fmt.Fprintf(&b, " nlink=%d", st.Nlink)
+	}
 	for _, name := range allXattrs(t, path) {
 		v := make([]byte, 64<<10)
 		n, err := unix.Lgetxattr(path, name, v)
