@@ -42,6 +42,17 @@
 // last). No symlink below the target is ever followed: every operation is
 // relative to a directory file descriptor opened without following links.
 //
+// A snapshot may be hostile, and so may the target's existing contents.
+// An existing inode is reused (kept and given the snapshot's metadata)
+// only when every one of its links is a name the snapshot gives it inside
+// the target, so a hard link to an outside file never carries a chmod,
+// chown or xattr change out (restore_links.go). Only the xattr namespaces
+// a backup records are restored (user.*, POSIX ACLs, file capabilities);
+// where an access ACL is not set, the group bits are narrowed to what the
+// owning group had, never left at the mask (restore_meta.go). What a
+// restore leaves out is listed in RestoreStats.Skipped. An Untrusted
+// restore also drops setuid/setgid bits, non-user xattrs and owners.
+//
 // # Garbage collection
 //
 // Any number of writers (backups, restores) share a repository with no

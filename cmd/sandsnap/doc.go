@@ -4,7 +4,7 @@
 //
 //	sandsnap [--repo URL] [--endpoint URL] init [--compression fastest|default|better]
 //	sandsnap [--repo URL] backup DIR [--name N] [--ttl 72h] [--parent ID|auto] [--reread] [--exclude GLOB]... [--skip-unreadable] [--json]
-//	sandsnap [--repo URL] restore HANDLE DIR [--json]
+//	sandsnap [--repo URL] restore HANDLE DIR [--untrusted] [--json]
 //	sandsnap [--repo URL] ls [--name N] [--all] [--json]
 //	sandsnap [--repo URL] show HANDLE [--json]
 //	sandsnap [--repo URL] diff A B [--content] [--json]
@@ -22,9 +22,13 @@
 // ID prefix, "-" (a handle's JSON on stdin), a file holding a handle's
 // JSON, or a snapshot name (the newest live snapshot with that name).
 //
-// Output goes to stdout (JSON with --json); every error is one line
-// "sandsnap: <message>" on stderr with exit status 1, or 2 for a usage
-// error. Progress bars are drawn on stderr only when it is a terminal and
+// restore --untrusted drops setuid/setgid bits, xattrs outside user.* and
+// owners. Output goes to stdout (JSON with --json); every error is one
+// line "sandsnap: <message>" on stderr with exit status 1, or 2 for a
+// usage error; 3 means the command finished but skipped entries, which its
+// output lists. A runtime crash prints the runtime's report and one line
+// instead of a goroutine dump (fatal.go), unless GOTRACEBACK is set.
+// Progress bars are drawn on stderr only when it is a terminal and
 // the work lasts more than a second. This package holds flags, output and
 // progress only; the work is done by package repo.
 package main
