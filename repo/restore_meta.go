@@ -296,6 +296,12 @@ func (x *restorer) syncXattrs(e metaEntry) (aclSet bool, err error) {
 		if err != nil {
 			return false, err
 		}
+		if !set {
+			// Not the snapshot's value, so not an old one either (best
+			// effort: where this fails, so did the set, for the same
+			// reason, and the narrowed mode still bounds an old ACL).
+			unix.Fremovexattr(fd, a.Name)
+		}
 		aclSet = aclSet || (set && a.Name == xattrACLAccess)
 	}
 	return aclSet, nil
