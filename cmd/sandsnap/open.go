@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"github.com/sandsnap/sandsnap"
+	"github.com/sandsnap/sandsnap/chunk"
 	"github.com/sandsnap/sandsnap/repo"
 	"github.com/sandsnap/sandsnap/store/cache"
 )
@@ -100,6 +103,47 @@ func (a *app) open(ctx context.Context, mode openMode) (*session, error) {
 		return nil, err
 	}
 	return &session{url: u, r: sr.Repository, stack: sr}, nil
+}
+
+// minPrefixLen is the fewest hex digits of an ID that a HANDLE may give.
+const minPrefixLen = 8
+
+// resolve is Repository.Resolve with the answers it does not give:
+//   - an empty HANDLE is a usage error (Resolve would take it for the
+//     name "", which every snapshot matches);
+//   - a name that looks like an ID prefix ("20240101") is still found as
+//     a name when no ID starts with it;
+//   - a name whose snapshots have all expired is "expired", not "not
+//     found";
+//   - a hex HANDLE too short to be taken for a prefix that is no name
+//     either is "too short", not "not found".
+//
+// They live here, on the failure path only, until repo.Resolve gives them.
+func (s *session) resolve(ctx context.Context, arg string, stdin io.Reader) (chunk.ID, error) {
+	if arg == "" {
+		return chunk.ID{}, usageErrorf("empty HANDLE")
+	}
+	id, err := s.r.Resolve(ctx, arg, stdin)
+	if !errors.Is(err, repo.ErrSnapshotNotFound) {
+		return id, err
+	}
+	hs, lerr := s.r.Snapshots(ctx, repo.ListOptions{Name: arg, AllExpired: true})
+	if lerr != nil {
+		return id, err
+	}
+	for _, h := range hs { // newest first
+		if !h.Expired {
+			return h.ID, nil
+		}
+	}
+	if len(hs) > 0 {
+		return chunk.ID{}, fmt.Errorf("%w: all snapshots named %q (the newest, %s, at %s)",
+			repo.ErrExpired, arg, hs[0].ID, formatTime(*hs[0].Expires))
+	}
+	if len(arg) < minPrefixLen && strings.Trim(strings.ToLower(arg), "0123456789abcdef") == "" {
+		return chunk.ID{}, usageErrorf("snapshot ID prefix %q is too short: give at least %d hex digits (and no snapshot is named so)", arg, minPrefixLen)
+	}
+	return id, err
 }
 
 // cacheStats returns the host cache's counts, or nil without a cache.
