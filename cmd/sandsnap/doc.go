@@ -2,14 +2,15 @@
 // repository (a local folder, S3 or Cloudflare R2) and restores it by
 // handle:
 //
-//	sandsnap [--repo URL] [--endpoint URL] init [--compression fastest|default|better]
+//	sandsnap [--repo URL] [--endpoint URL] init [--compression fastest|default|better] [--json]
 //	sandsnap [--repo URL] backup DIR [--name N] [--ttl 72h] [--parent ID|auto] [--reread] [--exclude GLOB]... [--skip-unreadable] [--json]
 //	sandsnap [--repo URL] restore HANDLE DIR [--json]
-//	sandsnap [--repo URL] ls [--name N] [--all] [--json]
+//	sandsnap [--repo URL] ls [--name N] [--all] [--json]   (alias: snapshots)
 //	sandsnap [--repo URL] show HANDLE [--json]
 //	sandsnap [--repo URL] diff A B [--content] [--json]
 //	sandsnap [--repo URL] verify [--read-data] [--json]
-//	sandsnap [--repo URL] rm HANDLE...
+//	sandsnap [--repo URL] rm HANDLE... [--json]
+//	sandsnap --version
 //	sandsnap [--repo URL] gc [--repack-threshold 0.5] [--dry-run] [--json]
 //
 // --repo defaults to $SANDSNAP_REPO. --cache DIR (default: the user cache
@@ -23,8 +24,13 @@
 // JSON, or a snapshot name (the newest live snapshot with that name).
 //
 // Output goes to stdout (JSON with --json); every error is one line
-// "sandsnap: <message>" on stderr with exit status 1, or 2 for a usage
-// error. Progress bars are drawn on stderr only when it is a terminal and
+// "sandsnap: <message>" on stderr, or with --json one JSON object
+// {"code", "message", "path", "object", "exit"}. Exit statuses and codes
+// (errors.go, the README's table): 2 usage, 3 partial, 10 no repository,
+// 13 snapshot not found, 14 expired, 15 corrupt, 16 refused, 130
+// interrupted, 1 anything else. Messages lose the package prefixes that
+// wrapping piles up ("repo: ...: repo: ..."); only the CLI strips them.
+// Progress bars are drawn on stderr only when it is a terminal and
 // the work lasts more than a second. This package holds flags, output and
 // progress only; the work is done by package repo.
 package main

@@ -35,7 +35,7 @@ func (a *app) lsCmd() *cobra.Command {
 				if hs == nil {
 					hs = []repo.Handle{}
 				}
-				return writeJSON(a.stdout, hs)
+				return writeJSON(a.stdout, listedAll(hs))
 			}
 			return printList(a, hs)
 		},

@@ -42,7 +42,7 @@ Files DIR already holds unchanged are kept; what the snapshot lacks is removed.`
 			if err != nil {
 				return err
 			}
-			id, err := s.r.Resolve(ctx, args[0], a.stdin)
+			id, err := s.resolve(ctx, args[0], a.stdin)
 			if err != nil {
 				return err
 			}
