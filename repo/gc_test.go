@@ -84,6 +84,24 @@ func gcSource(t *testing.T, i int) string {
 	return dir
 }
 
+// backupRepackable backs up two sources that share a subtree into r: the
+// first expires after a minute, the second (whose handle and source it
+// returns) has no TTL. The expired snapshot holds the shared blobs in its
+// packs, so once it has expired gc repacks them.
+func backupRepackable(t *testing.T, r *Repository) (Handle, string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := r.Backup(ctx, gcSource(t, 1), BackupOptions{TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	src := gcSource(t, 0)
+	h, err := r.Backup(ctx, src, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, src
+}
+
 // readFiles returns every regular file under dir by relative path.
 func readFiles(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
@@ -663,16 +681,7 @@ func TestGCRestoreLease(t *testing.T) {
 	clock := newTestClock()
 	base := mem.NewWithClock(clock.now)
 	r := newGCRepo(t, base)
-	// The expired snapshot holds the blobs it shares with the live one
-	// in its packs: gc repacks them.
-	if _, err := r.Backup(ctx, gcSource(t, 1), BackupOptions{TTL: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	src := gcSource(t, 0)
-	h, err := r.Backup(ctx, src, BackupOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, src := backupRepackable(t, r)
 	clock.advance(time.Hour)
 	var (
 		once sync.Once
