@@ -510,7 +510,8 @@ func TestRemoveSnapshot(t *testing.T) {
 }
 
 // TestExpiryByStoreClock: expiry follows the store's clock, whatever the
-// host's says.
+// host's says; Restore and FS refuse an expired snapshot and leave no
+// lease behind.
 func TestExpiryByStoreClock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -544,6 +545,13 @@ func TestExpiryByStoreClock(t *testing.T) {
 		_, err = r.Restore(ctx, h.ID, filepath.Join(t.TempDir(), "dst"), RestoreOptions{})
 		if got := errors.Is(err, ErrExpired); got != tt.expired {
 			t.Errorf("after %v: restore: %v; want expired %v", tt.advance, err, tt.expired)
+		}
+		fsys, err := r.FS(ctx, h.ID)
+		if got := errors.Is(err, ErrExpired); got != tt.expired || (err != nil && !got) {
+			t.Errorf("after %v: FS: %v; want expired %v", tt.advance, err, tt.expired)
+		}
+		if err == nil {
+			fsys.Close()
 		}
 	}
 	if names := objectNames(t, st); len(names) > 0 {
