@@ -65,12 +65,14 @@ const fsTreeCacheBytes = 16 << 20
 // ReadAt may be called from many goroutines at once (also while Read and
 // Seek run on the same file); Read and Seek share one offset, as
 // os.File's do. A read maps its range to the file's chunks, and fetches
-// each chunk's whole frame with one range read (through the host cache
-// when the repository's store is one) unless the FS's frame cache (32 MiB,
-// shared by its files) holds it; every blob is checked against its BLAKE3
-// ID before its bytes are served. So a read of 4 KiB costs at most one
-// frame's GET (two across a chunk boundary), and a sequential read fetches
-// each frame once. An all-zero chunk (a hole) is an ordinary chunk, stored
+// each chunk's whole frame with one range read unless the FS's frame
+// cache (32 MiB, shared by its files) holds it; every blob is checked
+// against its BLAKE3 ID before its bytes are served. So a read of 4 KiB
+// costs at most one frame's GET (two across a chunk boundary), and a
+// sequential read fetches each frame once. When the repository's store is
+// the host cache (store/cache), the range reads go through it, and it
+// fetches a pack it lacks whole, once for every reader on the host.
+// An all-zero chunk (a hole) is an ordinary chunk, stored
 // once and served from the cache. An open file also keeps the chunk it
 // read last (at most the chunker's MaxSize) until it reads another or is
 // closed. A missing or damaged pack fails the read with an error naming

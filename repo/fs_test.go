@@ -459,7 +459,10 @@ func TestFSExternalProgram(t *testing.T) {
 	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
 	mustDo(t, err)
 	writeFile(t, filepath.Join(mod, "go.sum"), sum)
-	env := append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off", "GOPROXY=off", "GOTOOLCHAIN=local")
+	// Offline: every module comes from the module cache, and go.sum is
+	// this repository's.
+	env := append(os.Environ(), "GOFLAGS="+strings.TrimSpace(os.Getenv("GOFLAGS")+" -mod=mod"),
+		"GOWORK=off", "GOPROXY=off", "GOTOOLCHAIN=local")
 	goCmd := func(args ...string) []byte {
 		cmd := exec.CommandContext(ctx, goTool, args...)
 		cmd.Dir, cmd.Env = mod, env
