@@ -71,13 +71,12 @@ const fsTreeCacheBytes = 16 << 20
 // costs at most one frame's GET (two across a chunk boundary), and a
 // sequential read fetches each frame once. When the repository's store is
 // the host cache (store/cache), the range reads go through it, and it
-// fetches a pack it lacks whole, once for every reader on the host.
-// An all-zero chunk (a hole) is an ordinary chunk, stored
-// once and served from the cache. An open file also keeps the chunk it
-// read last (at most the chunker's MaxSize) until it reads another or is
-// closed. A missing or damaged pack fails the read with an error naming
-// the file and the pack. A named pipe reads as empty (a snapshot holds no
-// data for it).
+// fetches a pack it lacks whole, once for every reader on the host. An
+// all-zero chunk (a hole) is an ordinary chunk, stored once and served
+// from the cache. An open file also keeps the chunk it read last (at most
+// the chunker's MaxSize) until it reads another or is closed. A missing
+// or damaged pack fails the read with an error naming the file and the
+// pack. A named pipe reads as empty (a snapshot holds no data for it).
 //
 // # Cost of listing
 //
