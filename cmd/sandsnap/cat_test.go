@@ -7,23 +7,32 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/sandsnap/sandsnap/repo"
 )
 
-// TestCatLs: cat writes a file's bytes, ls lists a snapshot's directory
-// as ls -l does or as JSON, and both refuse what they cannot do with one
-// error line.
-func TestCatLs(t *testing.T) {
+// catLsFixture backs makeSource's tree up as snapshot "box" and returns
+// its source, its handle and a runner of command lines on its repository
+// (stderr checked).
+func catLsFixture(t *testing.T) (string, repo.Handle, func(args ...string) (string, string, int)) {
+	t.Helper()
 	t.Setenv("SANDSNAP_REPO", "")
 	repoDir := filepath.Join(t.TempDir(), "repo")
 	src := makeSource(t)
 	h, _ := backupJSON(t, repoDir, src, "--name", "box")
 	g := []string{"--repo", repoDir, "--cache", t.TempDir()}
-	run := func(args ...string) (string, string, int) {
+	return src, h, func(args ...string) (string, string, int) {
 		t.Helper()
 		out, stderr, code := cli(t, "", append(g, args...)...)
 		checkStderr(t, stderr, code)
 		return out, stderr, code
 	}
+}
+
+// TestCatLs: cat writes a file's bytes, ls lists a snapshot's directory
+// as ls -l does or as JSON.
+func TestCatLs(t *testing.T) {
+	src, h, run := catLsFixture(t)
 
 	for _, name := range []string{"README.md", "/node_modules/left-pad/index.js", "empty"} {
 		want, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(strings.TrimPrefix(name, "/"))))
@@ -70,7 +79,12 @@ func TestCatLs(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "lrwxrwxrwx") || !strings.HasSuffix(out, " link -> README.md\n") {
 		t.Errorf("ls of one symlink: exit %d, %q; want its line, not its target's", code, out)
 	}
+}
 
+// TestCatLsErrors: cat and ls refuse what they cannot do with one error
+// line naming the path, the snapshot or the argument.
+func TestCatLsErrors(t *testing.T) {
+	_, h, run := catLsFixture(t)
 	for _, tt := range []struct {
 		args  []string
 		code  int
