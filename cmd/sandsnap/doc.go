@@ -6,6 +6,8 @@
 //	sandsnap [--repo URL] backup DIR [--name N] [--ttl 72h] [--parent ID|auto] [--reread] [--exclude GLOB]... [--skip-unreadable] [--json]
 //	sandsnap [--repo URL] restore HANDLE DIR [--json]
 //	sandsnap [--repo URL] ls [--name N] [--all] [--json]   (alias: snapshots)
+//	sandsnap [--repo URL] ls HANDLE [PATH] [--json]
+//	sandsnap [--repo URL] cat HANDLE PATH
 //	sandsnap [--repo URL] show HANDLE [--json]
 //	sandsnap [--repo URL] diff A B [--content] [--json]
 //	sandsnap [--repo URL] verify [--read-data] [--json]
@@ -15,11 +17,14 @@
 //
 // --repo defaults to $SANDSNAP_REPO. --cache DIR (default: the user cache
 // folder's sandsnap/), --cache-size SIZE and --no-cache choose the host
-// cache that backup, restore and diff share: packs and index deltas fetched
-// once per host, and each directory's files cache. --parent auto takes the
+// cache that backup, restore, diff, cat and ls HANDLE share: packs and
+// index deltas fetched once per host, and each directory's files cache. --parent auto takes the
 // snapshot the directory was last restored from or backed up as; --reread
 // reads every file. diff compares two snapshots, or a snapshot and a
-// directory (B names an existing directory). A HANDLE is a snapshot ID, a unique
+// directory (B names an existing directory). ls HANDLE [PATH] lists a
+// directory of a snapshot as ls -l does and cat HANDLE PATH writes a file's
+// bytes to stdout, both reading only what they show (repo.SnapshotFS) and
+// never following a symlink. A HANDLE is a snapshot ID, a unique
 // ID prefix, "-" (a handle's JSON on stdin), a file holding a handle's
 // JSON, or a snapshot name (the newest live snapshot with that name).
 //

@@ -261,7 +261,7 @@ func TestErrors(t *testing.T) {
 		{"unknown command", []string{"--repo", repoDir, "frobnicate"}, 2, []string{`unknown command "frobnicate"`}},
 		{"no command", nil, 2, []string{"missing command"}},
 		{"missing DIR", []string{"--repo", repoDir, "restore", unknown}, 2, []string{"missing DIR"}},
-		{"extra argument", []string{"--repo", repoDir, "ls", "x"}, 2, []string{`unexpected argument "x"`}},
+		{"extra argument", []string{"--repo", repoDir, "show", "x", "y"}, 2, []string{`unexpected argument "y"`}},
 		{"bad stdin handle", []string{"--repo", repoDir, "show", "-"}, 1, []string{"stdin"}},
 	}
 	for _, tt := range tests {
