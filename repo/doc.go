@@ -53,6 +53,17 @@
 // restore leaves out is listed in RestoreStats.Skipped. An Untrusted
 // restore also drops setuid/setgid bits, non-user xattrs and owners.
 //
+// # Reading without restoring
+//
+// Repository.FS opens a snapshot as an io/fs file system (SnapshotFS):
+// directories are loaded as lookups reach them, through the tree cache;
+// a read of a file fetches only the frames that hold the bytes asked for,
+// one range read each (through the host cache when the store is one),
+// checks every blob's BLAKE3 and keeps recently used frames in a bounded
+// cache. Symlinks are never followed. The FS holds a lease until Close,
+// as a restore does. Its storage access goes through one type,
+// blobReader (fs_blobs.go), the seam the planned blob layer replaces.
+//
 // # Garbage collection
 //
 // Any number of writers (backups, restores) share a repository with no
@@ -63,7 +74,7 @@
 // clock/, or a lease's own write), never a host's clock. Snapshot created
 // and expires stamps are store time too.
 //
-// Writer protocol (Backup; Restore does steps 1 and 5):
+// Writer protocol (Backup; Restore and an open SnapshotFS do steps 1 and 5):
 //
 //  1. write leases/<random id>, renewed every LeaseTTL/3 (default 15 min)
 //     by a goroutine; then read gc/state and treat every blob whose every

@@ -17,7 +17,6 @@ import (
 
 	"github.com/sandsnap/sandsnap/chunk"
 	"github.com/sandsnap/sandsnap/manifest"
-	"github.com/sandsnap/sandsnap/pack"
 	"github.com/sandsnap/sandsnap/repo"
 	"github.com/sandsnap/sandsnap/store"
 	"github.com/sandsnap/sandsnap/store/mem"
@@ -27,45 +26,20 @@ import (
 // to anything outside its target.
 
 // storeTrees stores tree blobs of exactly these bytes (the first is the
-// root) in a pack of their own and an index delta, and a snapshot of the
-// root; it returns the snapshot ID. Open a Repository after it to see
-// them.
-func storeTrees(t testing.TB, st store.Store, trees ...[]byte) chunk.ID {
+// root; repeats are stored once) and a snapshot of the root, with
+// storeSnapshot; it returns the snapshot ID. Open a Repository after it to
+// see them.
+func storeTrees(t *testing.T, st store.Store, trees ...[]byte) chunk.ID {
 	t.Helper()
-	ctx := context.Background()
-	enc, err := pack.NewEncoder()
-	mustDo(t, err)
-	w := pack.NewWriter(enc, pack.Options{})
+	var unique [][]byte
 	seen := make(map[chunk.ID]bool)
-	for _, data := range trees {
-		if id := chunk.Hash(data); !seen[id] {
+	for _, data := range trees[1:] {
+		if id := chunk.Hash(data); !seen[id] && id != chunk.Hash(trees[0]) {
 			seen[id] = true
-			mustDo(t, w.Add(id, pack.TreeBlob, data))
+			unique = append(unique, data)
 		}
 	}
-	p, err := w.Finish()
-	mustDo(t, err)
-	s := p.ID.String()
-	mustDo(t, st.Save(ctx, "packs/"+s[:2]+"/"+s, p.Data, store.SaveOptions{}))
-	idx, err := pack.EncodeIndex(p.Entries)
-	mustDo(t, err)
-	mustDo(t, st.Save(ctx, "index/"+chunk.Hash(idx).String(), idx, store.SaveOptions{}))
-	snap := &manifest.Snapshot{Version: manifest.Version, Tree: chunk.Hash(trees[0]), Dir: "/src", Created: time.Now().UTC()}
-	sd, err := snap.Encode()
-	mustDo(t, err)
-	id := chunk.Hash(sd)
-	mustDo(t, st.Save(ctx, "snapshots/"+id.String(), sd, store.SaveOptions{}))
-	return id
-}
-
-// encodeTree encodes a tree of these nodes (sorted here).
-func encodeTree(t testing.TB, nodes ...manifest.Node) []byte {
-	t.Helper()
-	tr := &manifest.Tree{Nodes: nodes}
-	tr.Sort()
-	b, err := tr.Encode()
-	mustDo(t, err)
-	return b
+	return storeSnapshot(t, st, nil, append(unique, trees[0]))
 }
 
 // inodeState describes the entry at path at the stat level: type, mode,

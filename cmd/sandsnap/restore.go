@@ -44,7 +44,7 @@ setuid bits, owners and non-user xattrs) is listed as skipped, exit status 3.`,
 			if err != nil {
 				return err
 			}
-			id, err := s.r.Resolve(ctx, args[0], a.stdin)
+			id, err := s.resolve(ctx, args[0], a.stdin)
 			if err != nil {
 				return err
 			}
@@ -65,8 +65,8 @@ setuid bits, owners and non-user xattrs) is listed as skipped, exit status 3.`,
 			} else {
 				err = printRestore(a, out)
 			}
-			if err == nil && len(st.Skipped) > 0 {
-				err = errPartial
+			if err == nil {
+				err = partial(st.Skipped)
 			}
 			return err
 		},
