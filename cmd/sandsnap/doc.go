@@ -4,7 +4,8 @@
 //
 //	sandsnap [--repo URL] [--endpoint URL] init [--compression fastest|default|better]
 //	sandsnap [--repo URL] backup DIR [--name N] [--ttl 72h] [--parent ID|auto] [--reread] [--exclude GLOB]... [--skip-unreadable] [--json]
-//	sandsnap [--repo URL] restore HANDLE DIR [--json]
+//	sandsnap [--repo URL] restore HANDLE DIR [--delete] [--dry-run] [--json]
+//	sandsnap [--repo URL] status DIR [--json]
 //	sandsnap [--repo URL] ls [--name N] [--all] [--json]
 //	sandsnap [--repo URL] show HANDLE [--json]
 //	sandsnap [--repo URL] diff A B [--content] [--json]
@@ -21,6 +22,11 @@
 // directory (B names an existing directory). A HANDLE is a snapshot ID, a unique
 // ID prefix, "-" (a handle's JSON on stdin), a file holding a handle's
 // JSON, or a snapshot name (the newest live snapshot with that name).
+//
+// restore refuses / and system directories, and a non-empty DIR that
+// sandsnap has no record of restoring or backing up on this host unless
+// --delete is given; --dry-run lists what it would do. status reports a
+// directory's record and an unfinished restore's marker.
 //
 // Output goes to stdout (JSON with --json); every error is one line
 // "sandsnap: <message>" on stderr with exit status 1, or 2 for a usage
