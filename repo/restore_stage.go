@@ -45,8 +45,13 @@ var (
 	errStagedRename = errors.New("cannot rename the staged restore into place")
 )
 
-// restoreTo restores into tgt, staged when it can be.
+// restoreTo restores into tgt, staged when it can be, after removing the
+// stale staging siblings of earlier restores into it.
 func (x *restorer) restoreTo(ctx context.Context, tgt *restoreTarget, id chunk.ID) error {
+	if pfd, err := unix.Open(filepath.Dir(tgt.path), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err == nil {
+		x.removeStaleStaging(ctx, pfd, filepath.Base(tgt.path))
+		unix.Close(pfd)
+	}
 	if !tgt.exists || tgt.empty {
 		err := x.restoreStaged(ctx, tgt)
 		if !errors.Is(err, errNoStaging) {
@@ -75,7 +80,6 @@ func (x *restorer) restoreStaged(ctx context.Context, tgt *restoreTarget) error 
 	if tgt.exists && isMountPoint(pfd, base) {
 		return fmt.Errorf("%w: %s is a mount point", errNoStaging, tgt)
 	}
-	x.removeStaleStaging(ctx, pfd, base)
 	name, fd, err := x.makeStaging(pfd, base, tgt)
 	if err != nil {
 		return err

@@ -348,3 +348,74 @@ func TestRestoreStaleStaging(t *testing.T) {
 		t.Errorf("after the restore the parent holds %q; want %q", got, want)
 	}
 }
+
+// fsImmutableFL is FS_IMMUTABLE_FL of linux/fs.h (x/sys/unix lacks it).
+const fsImmutableFL = 0x10
+
+// readOnlyParent makes dir's own entries unchangeable, the directories in
+// it still writable: FS_IMMUTABLE_FL as root (skipped where the
+// filesystem lacks it), mode 0555 otherwise.
+func readOnlyParent(t *testing.T, dir string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		return
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	flags, err := unix.IoctlGetInt(fd, unix.FS_IOC_GETFLAGS)
+	if err == nil {
+		err = unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags|fsImmutableFL)
+	}
+	if err != nil {
+		t.Skipf("cannot make %s immutable here: %v", dir, err)
+	}
+	t.Cleanup(func() {
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+		if err == nil {
+			err = unix.IoctlSetPointerInt(fd, unix.FS_IOC_SETFLAGS, flags)
+			unix.Close(fd)
+		}
+		if err != nil {
+			t.Errorf("clear the immutable flag of %s: %v", dir, err)
+		}
+	})
+}
+
+// TestRestoreUnwritableParent: an empty target whose parent takes no new
+// entries cannot be staged beside it, so it is restored in place (its own
+// inode, the marker gone at the end).
+func TestRestoreUnwritableParent(t *testing.T) {
+	t.Parallel()
+	r, id, src := smallSnapshot(t, Options{})
+	parent := t.TempDir()
+	dst := filepath.Join(parent, "dst")
+	if err := os.Mkdir(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var before unix.Stat_t
+	if err := unix.Stat(dst, &before); err != nil {
+		t.Fatal(err)
+	}
+	readOnlyParent(t, parent)
+	if _, err := r.Restore(context.Background(), id, dst, RestoreOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameAs(t, src, dst)
+	var after unix.Stat_t
+	if err := unix.Stat(dst, &after); err != nil {
+		t.Fatal(err)
+	}
+	if after.Ino != before.Ino {
+		t.Errorf("the target was replaced: not restored in place")
+	}
+	if got := names(t, parent); !slices.Equal(got, []string{"dst"}) {
+		t.Errorf("the parent holds %q", got)
+	}
+}
