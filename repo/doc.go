@@ -42,6 +42,17 @@
 // last). No symlink below the target is ever followed: every operation is
 // relative to a directory file descriptor opened without following links.
 //
+// # Copies that fail verification
+//
+// Every read of a pack, a frame or an index delta is verified (BLAKE3 of
+// the object or of each blob). When the bytes fail, the copy the store
+// served may be what is damaged (a host cache's file that rotted on this
+// disk) while the store holds a good object: the copy is dropped with
+// store.Invalidate (a no-op for stores that keep none), the event is
+// logged, and the object is read once more. A second failure is the
+// object's own corruption and is reported naming it. A restore drops a
+// pack's copy once, then re-reads each frame that failed.
+//
 // # Garbage collection
 //
 // Any number of writers (backups, restores) share a repository with no
