@@ -35,11 +35,19 @@
 // # Restore
 //
 // Restore plans in memory first (every tree, name and blob, checked before
-// anything is written), then runs four passes: structure top-down, data by
-// pack range (neighbouring frames merged into one range read, each blob's
-// BLAKE3 verified, positional writes, all-zero blocks left as holes), hard
-// links, and metadata bottom-up (owner, xattrs, mode, mtime; directories
-// last). No symlink below the target is ever followed: every operation is
+// anything is written). Trees are shared by ID, so a few kilobytes of
+// trees can describe billions of entries: before building anything per
+// entry, the plan counts the snapshot's trees once per unique tree
+// (limits.go) and refuses, with ErrLimit, a snapshot that declares more
+// than the restore's Limits allow or whose trees hold more than it
+// declares or the Limits allow (entries, bytes, depth). Diff and Verify
+// count the same way. Hard-link names that disagree (one inode, two
+// contents or modes) are refused too. Then the restore runs four passes:
+// structure top-down, data by pack range (neighbouring frames merged into
+// one range read, each blob's BLAKE3 verified, positional writes, all-zero
+// blocks left as holes, all-zero blobs not written at all), hard links,
+// and metadata bottom-up (owner, xattrs, mode, mtime; directories last).
+// No symlink below the target is ever followed: every operation is
 // relative to a directory file descriptor opened without following links.
 //
 // # Copies that fail verification
