@@ -24,7 +24,9 @@
 //
 // Output goes to stdout (JSON with --json); every error is one line
 // "sandsnap: <message>" on stderr with exit status 1, or 2 for a usage
-// error. Progress bars are drawn on stderr only when it is a terminal and
+// error. ls leaves out a snapshot object it cannot read (corrupt, written
+// by a newer sandsnap) with one "sandsnap: warning: " line on stderr each,
+// and still exits 0. Progress bars are drawn on stderr only when it is a terminal and
 // the work lasts more than a second. This package holds flags, output and
 // progress only; the work is done by package repo.
 package main
