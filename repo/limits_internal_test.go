@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -243,4 +246,36 @@ func planFixture(t *testing.T, st store.Store, dirs, files int) *manifest.Snapsh
 	}
 	return &manifest.Snapshot{Version: manifest.Version, Tree: chunk.Hash(b), Created: time.Now(),
 		Summary: manifest.Summary{Files: uint64(dirs * files), Dirs: uint64(dirs), Bytes: uint64(dirs * files * len(data))}}
+}
+
+// TestGrowingFileDeclared: a file that grew while a backup read it is
+// stored as read, and the snapshot declares those bytes, so that the
+// restore's check of trees against the declaration accepts it.
+func TestGrowingFileDeclared(t *testing.T) {
+	ctx := context.Background()
+	r, _ := newTestRepo(t)
+	src := t.TempDir()
+	writeTree(t, src, map[string][]byte{"log.txt": []byte(strings.Repeat("line\n", 1000))})
+	target := filepath.Join(src, "log.txt")
+	const appended = "appended while the backup read the file\n"
+	r.readHook = func(path string, rd io.Reader) io.Reader {
+		if path == target {
+			f, err := os.OpenFile(target, os.O_APPEND|os.O_WRONLY, 0)
+			if err == nil {
+				f.WriteString(appended)
+				f.Close()
+			}
+		}
+		return rd
+	}
+	h, err := r.Backup(ctx, src, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uint64(5000 + len(appended)); h.Stats.Bytes != want {
+		t.Errorf("snapshot declares %d bytes, want %d (what was read)", h.Stats.Bytes, want)
+	}
+	if _, err := r.Restore(ctx, h.ID, t.TempDir(), RestoreOptions{}); err != nil {
+		t.Errorf("restore of a file that grew while read: %v", err)
+	}
 }
