@@ -46,6 +46,14 @@ const (
 	untrustedMaxDepth   = 256
 )
 
+// chunksPerEntry bounds the chunk references of a snapshot's files: on
+// average per allowed entry. The plan and the data phase hold one target
+// (16 bytes) per reference, and neither the entry count nor the bytes
+// bound them: one file can list a chunk millions of times, and chunks can
+// be a byte long. At the 1 MiB average chunk, 4 per entry is 64 TiB of
+// data for a trusted restore and 8 TiB for an untrusted one.
+const chunksPerEntry = 4
+
 // pathBytesPerEntry bounds the text of the directory paths a plan keeps
 // (each planned directory holds its path below the target): on average
 // per allowed entry. A chain of 16384 directories with 255-byte names
@@ -86,6 +94,10 @@ func (l Limits) withDefaults(untrusted bool) Limits {
 	return l
 }
 
+// maxChunks is the most chunk references the files of a snapshot may hold
+// under l.
+func (l Limits) maxChunks() uint64 { return satMul(l.MaxFiles, chunksPerEntry) }
+
 // pathBudget is the most directory-path text a plan under l may hold.
 func (l Limits) pathBudget() uint64 {
 	return max(1<<30, satMul(l.MaxFiles, pathBytesPerEntry))
@@ -112,6 +124,7 @@ func declaredEntries(s *manifest.Summary) uint64 {
 type treeCount struct {
 	files, dirs, symlinks, other uint64 // entries by type; every hard-link name is a file
 	bytes                        uint64 // file sizes, every hard-link name counted
+	chunks                       uint64 // chunk references of the files
 	links                        uint64 // hard-linked file names
 	// dirPath sums the lengths of the paths (relative to the tree) of the
 	// directories below it: what a plan keeps in rdir.rel.
@@ -130,6 +143,7 @@ func (c *treeCount) add(n *manifest.Node, sub *treeCount) {
 	case manifest.TypeFile:
 		c.files = satAdd(c.files, 1)
 		c.bytes = satAdd(c.bytes, n.Size)
+		c.chunks = satAdd(c.chunks, uint64(len(n.Content)))
 		if n.LinkID != 0 {
 			c.links = satAdd(c.links, 1)
 		}
@@ -139,6 +153,7 @@ func (c *treeCount) add(n *manifest.Node, sub *treeCount) {
 		c.symlinks = satAdd(c.symlinks, sub.symlinks)
 		c.other = satAdd(c.other, sub.other)
 		c.bytes = satAdd(c.bytes, sub.bytes)
+		c.chunks = satAdd(c.chunks, sub.chunks)
 		c.links = satAdd(c.links, sub.links)
 		// The directory's own path, then its name and a slash before
 		// each path below it.
@@ -292,6 +307,8 @@ func (c *treeCounter) check(tc *treeCount, depth int, b countBound) error {
 		return fmt.Errorf("%w: snapshot holds %s%d entries; the limit is %d", ErrLimit, atLeast, tc.entries(), l.MaxFiles)
 	case tc.bytes > l.MaxBytes:
 		return fmt.Errorf("%w: snapshot holds %s%d bytes of files; the limit is %d", ErrLimit, atLeast, tc.bytes, l.MaxBytes)
+	case tc.chunks > l.maxChunks():
+		return fmt.Errorf("%w: snapshot's files hold %s%d chunk references; the limit is %d", ErrLimit, atLeast, tc.chunks, l.maxChunks())
 	case depth+tc.height > l.MaxDepth:
 		return fmt.Errorf("%w: snapshot holds directories %s%d deep; the limit is %d", ErrLimit, atLeast, depth+tc.height, l.MaxDepth)
 	case tc.dirPath > l.pathBudget():

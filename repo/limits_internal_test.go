@@ -60,6 +60,7 @@ func (m *mapLoader) expand(id chunk.ID, prefix string, depth int, c *treeCount) 
 		case manifest.TypeFile:
 			c.files++
 			c.bytes += n.Size
+			c.chunks += uint64(len(n.Content))
 			if n.LinkID != 0 {
 				c.links++
 			}
@@ -77,7 +78,7 @@ func (m *mapLoader) expand(id chunk.ID, prefix string, depth int, c *treeCount) 
 func TestTreeCounter(t *testing.T) {
 	m := &mapLoader{trees: make(map[chunk.ID]*manifest.Tree)}
 	leaf := m.put(
-		manifest.Node{Name: "f", Type: manifest.TypeFile, Size: 10, LinkID: 3},
+		manifest.Node{Name: "f", Type: manifest.TypeFile, Size: 10, LinkID: 3, Content: []chunk.ID{{1}, {2}, {1}}},
 		manifest.Node{Name: "l", Type: manifest.TypeSymlink, Target: "f"},
 		manifest.Node{Name: "p", Type: manifest.TypeFIFO},
 	)
@@ -129,6 +130,23 @@ func TestTreeCounter(t *testing.T) {
 		if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrLimit)) {
 			t.Errorf("declared %+v, limits %+v: %v; want ok=%v or ErrLimit", d, l, err, tt.ok)
 		}
+	}
+}
+
+// TestChunkReferencesBounded: one file that lists a chunk many times is
+// refused by the bound on chunk references, which neither the entry
+// count nor (for tiny chunks) the bytes would reach.
+func TestChunkReferencesBounded(t *testing.T) {
+	m := &mapLoader{trees: make(map[chunk.ID]*manifest.Tree)}
+	refs := make([]chunk.ID, 1000)
+	for i := range refs {
+		refs[i] = chunk.ID{1}
+	}
+	root := m.put(manifest.Node{Name: "f", Type: manifest.TypeFile, Size: 1000, Content: refs})
+	lim := Limits{MaxFiles: 10, MaxBytes: 1 << 20, MaxDepth: 10}
+	_, err := newTreeCounter(m.load, false).count(context.Background(), root, countBound{lim: lim})
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "1000 chunk references; the limit is 40") {
+		t.Errorf("count = %v; want ErrLimit about 1000 chunk references over 40", err)
 	}
 }
 
