@@ -26,8 +26,9 @@ import (
 // keeps about 120 bytes per entry (TestPlanMemoryPerEntry: live heap for
 // 200k one-chunk files), so 16M entries is about 2 GB before the data
 // phase adds its own, far above any workspace (a large monorepo with its
-// node_modules is about a million entries). Bytes are not bounded: the
-// disk bounds them, and the plan does not grow with file sizes.
+// node_modules is on the order of a million entries). Bytes are not
+// bounded: the disk bounds them, and the plan does not grow with file
+// sizes.
 const (
 	defaultMaxEntries = 1 << 24
 	defaultMaxBytes   = math.MaxUint64
@@ -37,9 +38,9 @@ const (
 // Defaults of an untrusted restore (RestoreOptions.Untrusted), where the
 // snapshot's author may want to exhaust the restoring host: 2M entries
 // (twice a large monorepo with dependencies; about 250 MB of plan), 64 GiB
-// (more than the disk of most sandboxes), and 256 directories deep
-// (real trees, node_modules included, stay under 64; PATH_MAX allows at
-// most 2048 levels of one-letter names).
+// (more than the disk of most sandboxes), and 256 directories deep (real
+// trees nest a few dozen levels at most, node_modules included; PATH_MAX
+// allows 2048 levels of one-letter names).
 const (
 	untrustedMaxEntries = 1 << 21
 	untrustedMaxBytes   = 64 << 30
@@ -56,10 +57,15 @@ const chunksPerEntry = 4
 
 // pathBytesPerEntry bounds the text of the directory paths a plan keeps
 // (each planned directory holds its path below the target): on average
-// per allowed entry. A chain of 16384 directories with 255-byte names
-// holds 34 GB of paths in only 16384 entries; real trees average well
-// under 100 bytes per path.
-const pathBytesPerEntry = 128
+// per allowed entry, and never below minPathBudget, so that a small
+// MaxFiles does not refuse a small tree with long names. A chain of 16384
+// directories with 255-byte names holds 34 GB of paths in only 16384
+// entries; real trees average well under 100 bytes per path. Trusted:
+// 2 GiB; untrusted: 256 MiB.
+const (
+	pathBytesPerEntry = 128
+	minPathBudget     = 64 << 20
+)
 
 // DefaultLimits returns the limits of a trusted restore: 16M entries,
 // unbounded bytes, manifest.MaxDepth directories deep.
@@ -100,7 +106,7 @@ func (l Limits) maxChunks() uint64 { return satMul(l.MaxFiles, chunksPerEntry) }
 
 // pathBudget is the most directory-path text a plan under l may hold.
 func (l Limits) pathBudget() uint64 {
-	return max(1<<30, satMul(l.MaxFiles, pathBytesPerEntry))
+	return max(minPathBudget, satMul(l.MaxFiles, pathBytesPerEntry))
 }
 
 // checkDeclared refuses a snapshot whose declaration alone exceeds l,

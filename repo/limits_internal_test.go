@@ -150,6 +150,26 @@ func TestChunkReferencesBounded(t *testing.T) {
 	}
 }
 
+// TestDirPathsBounded: a chain of 800 directories with 255-byte names, few
+// entries but 82 MB of directory paths for the plan to hold, is refused
+// by the path budget.
+func TestDirPathsBounded(t *testing.T) {
+	m := &mapLoader{trees: make(map[chunk.ID]*manifest.Tree)}
+	id := m.put()
+	for i := range 800 {
+		name := fmt.Sprintf("%03d", i) + strings.Repeat("n", 252)
+		id = m.put(manifest.Node{Name: name, Type: manifest.TypeDir, Subtree: id})
+	}
+	lim := Limits{MaxFiles: 1000, MaxBytes: 1, MaxDepth: 1000}
+	_, err := newTreeCounter(m.load, false).count(context.Background(), id, countBound{lim: lim})
+	if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), "directory paths add up to") {
+		t.Fatalf("count = %v; want ErrLimit about directory paths", err)
+	}
+	if n := len(err.Error()); n > 300 {
+		t.Errorf("an error of %d bytes: %q", n, err)
+	}
+}
+
 func TestElidePath(t *testing.T) {
 	short := strings.Repeat("a/", 100)
 	if got := elidePath(short); got != short {
