@@ -130,7 +130,7 @@ func (r *Repository) Restore(ctx context.Context, id chunk.ID, dir string, opts 
 	if r.opts.CacheDir != "" {
 		x.fcNew = newFilesCache(fcSize(x.fcOld))
 	}
-	if err := x.plan(ctx, snap.Tree); err != nil {
+	if err := x.plan(ctx, snap); err != nil {
 		return x.stats(start), fmt.Errorf("repo: restore %s: %w", id.Str(), err)
 	}
 	root, err := openTarget(dir)

@@ -557,6 +557,23 @@ func storeTree(t *testing.T, st store.Store, treeData []byte) chunk.ID {
 	mustDo(t, err)
 	mustDo(t, st.Save(ctx, "index/"+chunk.Hash(idx).String(), idx, store.SaveOptions{}))
 	snap := &manifest.Snapshot{Version: manifest.Version, Tree: treeID, Dir: "/src", Created: time.Now().UTC()}
+	// Declare what the tree holds, as a backup does: a restore refuses
+	// trees that hold more than their snapshot declares.
+	if tr, err := manifest.DecodeTree(treeData); err == nil {
+		for _, n := range tr.Nodes {
+			switch n.Type {
+			case manifest.TypeFile:
+				snap.Summary.Files++
+				snap.Summary.Bytes += n.Size
+			case manifest.TypeDir:
+				snap.Summary.Dirs++
+			case manifest.TypeSymlink:
+				snap.Summary.Symlinks++
+			default:
+				snap.Summary.Other++
+			}
+		}
+	}
 	sd, err := snap.Encode()
 	mustDo(t, err)
 	id := chunk.Hash(sd)

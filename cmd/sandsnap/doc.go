@@ -35,7 +35,9 @@
 // 13 snapshot not found, 14 expired, 15 corrupt, 16 refused, 130
 // interrupted, 1 anything else. Messages lose the package prefixes that
 // wrapping piles up ("repo: ...: repo: ..."); only the CLI strips them.
-// Progress bars are drawn on stderr only when it is a terminal and
+// ls leaves out a snapshot object it cannot read (corrupt, written by
+// a newer sandsnap) with one "sandsnap: warning: " line on stderr each,
+// and still exits 0. Progress bars are drawn on stderr only when it is a terminal and
 // the work lasts more than a second. This package holds flags, output and
 // progress only; the work is done by package repo.
 package main
