@@ -77,7 +77,7 @@ func (r *Repository) Diff(ctx context.Context, a, b chunk.ID, fn func(Change) er
 		id   chunk.ID
 		snap *manifest.Snapshot
 	}{{a, sa}, {b, sb}} {
-		if err := c.checkSnapshot(ctx, s.snap, DefaultLimits()); err != nil {
+		if err := c.checkSnapshot(ctx, s.snap, DefaultLimits(), true); err != nil {
 			return fmt.Errorf("repo: diff: snapshot %s: %w", s.id.Str(), err)
 		}
 	}
@@ -227,7 +227,7 @@ func (r *Repository) DiffDir(ctx context.Context, a chunk.ID, dir string, opts D
 	if err != nil {
 		return err
 	}
-	if err := newTreeCounter(r.loadTreeAt, false).checkSnapshot(ctx, snap, DefaultLimits()); err != nil {
+	if err := newTreeCounter(r.loadTreeAt, false).checkSnapshot(ctx, snap, DefaultLimits(), true); err != nil {
 		return fmt.Errorf("repo: diff: snapshot %s: %w", a.Str(), err)
 	}
 	abs, err := filepath.Abs(dir)

@@ -226,8 +226,10 @@ func TestDiffVerifyDAGBomb(t *testing.T) {
 // TestRestoreHoleFile: a snapshot of one 1 TiB file made of one all-zero
 // 8 MiB chunk repeated (a few KB of repository) restores, trusted, as a
 // sparse file without writing or reading a terabyte (the chunk is fetched
-// once and found zero once), and is refused untrusted, and when its
-// declaration hides the size.
+// once and found zero once), and is refused untrusted, and, untrusted,
+// when its declaration hides the size. A trusted restore accepts more
+// bytes than declared (snapshots of older versions declared a file that
+// grew while read at its walked size), bounded by Limits.MaxBytes.
 func TestRestoreHoleFile(t *testing.T) {
 	t.Parallel()
 	const chunkSize, size = 8 << 20, 1 << 40
@@ -252,7 +254,8 @@ func TestRestoreHoleFile(t *testing.T) {
 		want string
 	}{
 		{"untrusted", honest, repo.RestoreOptions{Untrusted: true}, "declares 1099511627776 bytes"},
-		{"declaration hides the size", hidden, repo.RestoreOptions{}, "declares 0 bytes of files but its trees hold 1099511627776"},
+		{"declaration hides the size", hidden, repo.RestoreOptions{Untrusted: true, Limits: repo.Limits{MaxBytes: 2 << 40}}, "declares 0 bytes of files but its trees hold 1099511627776"},
+		{"over MaxBytes", hidden, repo.RestoreOptions{Limits: repo.Limits{MaxBytes: 1 << 30}}, "the limit is 1073741824"},
 	} {
 		dst := filepath.Join(t.TempDir(), "dst")
 		_, err := r.Restore(context.Background(), tt.id, dst, tt.opts)
@@ -264,6 +267,9 @@ func TestRestoreHoleFile(t *testing.T) {
 		}
 	}
 
+	if _, err := r.Restore(context.Background(), hidden, filepath.Join(t.TempDir(), "dst"), repo.RestoreOptions{}); err != nil && !errors.Is(err, unix.EFBIG) {
+		t.Errorf("trusted restore of a snapshot declaring fewer bytes than it holds: %v", err)
+	}
 	dst := t.TempDir()
 	stats, err := r.Restore(context.Background(), honest, dst, repo.RestoreOptions{})
 	if errors.Is(err, unix.EFBIG) {

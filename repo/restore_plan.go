@@ -80,7 +80,7 @@ func joinRel(dir, name string) string {
 // state per entry built.
 func (x *restorer) plan(ctx context.Context, snap *manifest.Snapshot) error {
 	tc := newTreeCounter(x.loadTree, true)
-	if err := tc.checkSnapshot(ctx, snap, x.opts.Limits.withDefaults(x.opts.Untrusted)); err != nil {
+	if err := tc.checkSnapshot(ctx, snap, x.opts.Limits.withDefaults(x.opts.Untrusted), !x.opts.Untrusted); err != nil {
 		return err
 	}
 	links := make(map[uint64]*rfile)

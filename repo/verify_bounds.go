@@ -15,7 +15,7 @@ import (
 // disagree. A tree that cannot be loaded stops only these checks: the
 // walk has reported it. It returns an error only when ctx ends.
 func (v *verifier) checkBounds(ctx context.Context, name string, s *manifest.Snapshot) error {
-	err := v.counter.checkSnapshot(ctx, s, DefaultLimits())
+	err := v.counter.checkSnapshot(ctx, s, DefaultLimits(), false)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err()
