@@ -137,7 +137,7 @@ func (r *Repository) Restore(ctx context.Context, id chunk.ID, dir string, opts 
 		return RestoreStats{}, err
 	}
 	defer release()
-	x, err := r.planRestore(ctx, snap.Tree, tgt, opts)
+	x, err := r.planRestore(ctx, snap, tgt, opts)
 	if err != nil {
 		return x.stats(start), fmt.Errorf("repo: restore %s: %w", id.Str(), err)
 	}
@@ -153,7 +153,7 @@ func (r *Repository) Restore(ctx context.Context, id chunk.ID, dir string, opts 
 		// reveal: the staging copy is gone; restore again, in place.
 		r.opts.Logf("restore %s in place: %v", tgt, err)
 		x.unprogress()
-		if x, err = r.planRestore(ctx, snap.Tree, tgt, opts); err == nil {
+		if x, err = r.planRestore(ctx, snap, tgt, opts); err == nil {
 			err = x.restoreInPlace(ctx, tgt, id)
 		}
 	}
@@ -198,16 +198,16 @@ func (r *Repository) restoreLease(ctx context.Context, id chunk.ID) (snap *manif
 	return snap, release, nil
 }
 
-// planRestore builds the restorer of the snapshot with root tree into tgt,
-// and its plan. It returns the restorer even on failure, for its stats.
-func (r *Repository) planRestore(ctx context.Context, tree chunk.ID, tgt *restoreTarget, opts RestoreOptions) (*restorer, error) {
+// planRestore builds the restorer of snap into tgt, and its plan. It
+// returns the restorer even on failure, for its stats.
+func (r *Repository) planRestore(ctx context.Context, snap *manifest.Snapshot, tgt *restoreTarget, opts RestoreOptions) (*restorer, error) {
 	x := newRestorer(r, opts)
 	x.target = tgt.dir
 	x.fcOld = r.loadFilesCache(tgt.abs)
 	if r.opts.CacheDir != "" {
 		x.fcNew = newFilesCache(fcSize(x.fcOld))
 	}
-	if err := x.plan(ctx, tree); err != nil {
+	if err := x.plan(ctx, snap); err != nil {
 		return x, err
 	}
 	if _, ok := x.dirs[0].tree.Find(markerName); ok {

@@ -203,7 +203,7 @@ type pathError struct {
 	err  error
 }
 
-func (e *pathError) Error() string { return fmt.Sprintf("%q: %v", e.path, e.err) }
+func (e *pathError) Error() string { return fmt.Sprintf("%q: %v", elidePath(e.path), e.err) }
 func (e *pathError) Unwrap() error { return e.err }
 
 func atPath(path string, err error) error {

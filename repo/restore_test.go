@@ -474,34 +474,52 @@ func dataPack(t *testing.T, st store.Store) (string, []byte, []pack.Entry) {
 	return found[0], data, entries
 }
 
+// packDamage is one way a data pack can be bad. damage takes what
+// dataPack returns; want is the sentinel a read of the damaged pack
+// fails with, when one fits.
+type packDamage struct {
+	name   string
+	want   error
+	damage func(st *mem.Store, name string, data []byte, es []pack.Entry) error
+}
+
+// packDamages flip a byte inside the first frame, cut the pack in the
+// middle of it, or remove the pack.
+var packDamages = []packDamage{
+	{"corrupt", pack.ErrCorrupt, func(st *mem.Store, name string, data []byte, es []pack.Entry) error {
+		bad := bytes.Clone(data)
+		bad[es[0].Frame.Offset+es[0].Frame.Length/2] ^= 0x40
+		return st.Save(context.Background(), name, bad, store.SaveOptions{})
+	}},
+	{"truncated", nil, func(st *mem.Store, name string, data []byte, es []pack.Entry) error {
+		return st.Save(context.Background(), name, data[:es[0].Frame.Offset+es[0].Frame.Length/2], store.SaveOptions{})
+	}},
+	{"missing", store.ErrNotFound, func(st *mem.Store, name string, _ []byte, _ []pack.Entry) error {
+		return st.Remove(context.Background(), name)
+	}},
+}
+
+// damagedRepo backs up one file, big.bin, into a new repository and
+// damages its data pack; it returns the repository, the snapshot and the
+// pack's name.
+func damagedRepo(t *testing.T, d packDamage) (*repo.Repository, chunk.ID, string) {
+	t.Helper()
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "big.bin"), randomBytes(3, 600<<10))
+	st := mem.New()
+	r := newTestRepo(t, st, repo.Options{Workers: 1})
+	h := backupOf(t, r, src, repo.BackupOptions{})
+	name, data, es := dataPack(t, st)
+	mustDo(t, d.damage(st, name, data, es))
+	return r, h.ID, name
+}
+
 func TestRestoreBadPack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tests := []struct {
-		name   string
-		damage func(st *mem.Store, name string, data []byte, es []pack.Entry) error
-	}{
-		{"corrupt", func(st *mem.Store, name string, data []byte, es []pack.Entry) error {
-			bad := bytes.Clone(data)
-			bad[es[0].Frame.Offset+es[0].Frame.Length/2] ^= 0x40
-			return st.Save(ctx, name, bad, store.SaveOptions{})
-		}},
-		{"truncated", func(st *mem.Store, name string, data []byte, es []pack.Entry) error {
-			return st.Save(ctx, name, data[:es[0].Frame.Offset+es[0].Frame.Length/2], store.SaveOptions{})
-		}},
-		{"missing", func(st *mem.Store, name string, _ []byte, _ []pack.Entry) error {
-			return st.Remove(ctx, name)
-		}},
-	}
-	for _, tt := range tests {
+	for _, tt := range packDamages {
 		t.Run(tt.name, func(t *testing.T) {
-			src := t.TempDir()
-			writeFile(t, filepath.Join(src, "big.bin"), randomBytes(3, 600<<10))
-			st := mem.New()
-			r := newTestRepo(t, st, repo.Options{Workers: 1})
-			h := backupOf(t, r, src, repo.BackupOptions{})
-			name, data, es := dataPack(t, st)
-			mustDo(t, tt.damage(st, name, data, es))
+			r, id, name := damagedRepo(t, tt)
 
 			// A fresh target and one that holds an old version of the file.
 			for _, old := range [][]byte{nil, []byte("the old version")} {
@@ -510,7 +528,7 @@ func TestRestoreBadPack(t *testing.T) {
 				if old != nil {
 					writeFile(t, filepath.Join(dst, "big.bin"), old)
 				}
-				_, err := r.Restore(ctx, h.ID, dst, repo.RestoreOptions{Delete: true})
+				_, err := r.Restore(ctx, id, dst, repo.RestoreOptions{Delete: true})
 				if err == nil {
 					t.Fatal("restore from a damaged pack succeeded")
 				}
@@ -554,6 +572,23 @@ func storeTree(t *testing.T, st store.Store, treeData []byte) chunk.ID {
 	mustDo(t, err)
 	mustDo(t, st.Save(ctx, "index/"+chunk.Hash(idx).String(), idx, store.SaveOptions{}))
 	snap := &manifest.Snapshot{Version: manifest.Version, Tree: treeID, Dir: "/src", Created: time.Now().UTC()}
+	// Declare what the tree holds, as a backup does: a restore refuses
+	// trees that hold more than their snapshot declares.
+	if tr, err := manifest.DecodeTree(treeData); err == nil {
+		for _, n := range tr.Nodes {
+			switch n.Type {
+			case manifest.TypeFile:
+				snap.Summary.Files++
+				snap.Summary.Bytes += n.Size
+			case manifest.TypeDir:
+				snap.Summary.Dirs++
+			case manifest.TypeSymlink:
+				snap.Summary.Symlinks++
+			default:
+				snap.Summary.Other++
+			}
+		}
+	}
 	sd, err := snap.Encode()
 	mustDo(t, err)
 	id := chunk.Hash(sd)

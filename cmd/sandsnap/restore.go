@@ -62,7 +62,7 @@ lists what would be written ("write PATH", "mkdir PATH", "link PATH",
 			if err != nil {
 				return err
 			}
-			id, err := s.r.Resolve(ctx, args[0], a.stdin)
+			id, err := s.resolve(ctx, args[0], a.stdin)
 			if err != nil {
 				return err
 			}

@@ -101,8 +101,8 @@ func TestRestoreRefusedInChroot(t *testing.T) {
 		{"restore", "box", "/root"},
 	} {
 		stderr, code := chrooted(args...)
-		if code != 1 || !strings.Contains(stderr, "restore target refused: "+args[len(args)-1]+" is ") {
-			t.Errorf("sandsnap %s: exit %d, stderr %q; want 1 and the refusal", strings.Join(args, " "), code, stderr)
+		if code != exitRefused || !strings.Contains(stderr, "restore target refused: "+args[len(args)-1]+" is ") {
+			t.Errorf("sandsnap %s: exit %d, stderr %q; want exit 16 (refused) and the refusal", strings.Join(args, " "), code, stderr)
 		}
 		checkStderr(t, stderr, code)
 	}
@@ -147,7 +147,7 @@ func TestRestoreTargetCommands(t *testing.T) {
 	writeTestFile(t, filepath.Join(mine, "notes.txt"), "mine")
 	before := treeState(t, mine)
 	for _, args := range [][]string{{"restore", "box", mine}, {"restore", "--dry-run", "box", mine}} {
-		if _, stderr, code := run(args...); code != 1 || !strings.Contains(stderr, mine+" is not empty") || !strings.Contains(stderr, "--delete") {
+		if _, stderr, code := run(args...); code != exitRefused || !strings.Contains(stderr, mine+" is not empty") || !strings.Contains(stderr, "--delete") {
 			t.Errorf("%v: exit %d, stderr %q; want the refusal suggesting --delete", args, code, stderr)
 		}
 	}
@@ -190,7 +190,7 @@ func TestRestoreTargetCommands(t *testing.T) {
 			t.Errorf("status of a half-restored directory: %q; want %q in it", out, want)
 		}
 	}
-	if _, stderr, code := run("backup", mine); code != 1 || !strings.Contains(stderr, "incomplete restore") || !strings.Contains(stderr, h.ID.String()) {
+	if _, stderr, code := run("backup", mine); code != exitRefused || !strings.Contains(stderr, "incomplete restore") || !strings.Contains(stderr, h.ID.String()) {
 		t.Errorf("backup of a half-restored directory: exit %d, %q", code, stderr)
 	}
 	if _, stderr, code := run("restore", "box", mine); code != 0 {
