@@ -50,6 +50,40 @@
 // No symlink below the target is ever followed: every operation is
 // relative to a directory file descriptor opened without following links.
 //
+// Before anything is read or written, the target (resolved once: the
+// symlinks of its deepest existing ancestor) passes the target policy
+// (restore_target.go): the root, system directories (/etc, /usr, /var,
+// /boot ... themselves, and anything below /etc, /bin, /usr/bin, /usr/lib*,
+// /usr/share ...) and the restoring user's home are refused whatever the
+// options (ErrTargetRefused). A non-empty directory is made identical to
+// the snapshot, removing what the snapshot lacks, only when this host has
+// a files cache for it (sandsnap restored or backed it up here), it holds
+// an unfinished restore's marker, or RestoreOptions.Delete is set. Without
+// a cache folder (Options.CacheDir "", the CLI's --no-cache) there is no
+// record, so such restores need Delete.
+//
+// A missing or empty target is restored into a staging sibling
+// (.<name>.sandsnap-<pid>-<random>, flock'ed while it runs) and renamed
+// into place at the end; a failed or cancelled restore removes it, so
+// nothing half-restored appears under the target's name. An empty target
+// keeps its own owner, mode, mtime and xattrs. A later restore removes the
+// staging siblings of processes that are gone. A non-empty target, a mount
+// point and a target whose parent is not writable are restored in place,
+// holding the directory's flock and the marker DIR/.sandsnap-restoring
+// (snapshot, start, host, pid) from before the first change until after
+// the last: Backup refuses such a directory (ErrIncomplete), DirStatus
+// reports it, and a snapshot whose root holds that name is refused. A
+// failed run in place removes its temporary files and the unfinished files
+// it created; the next run, finding the marker, removes changed files
+// before writing them again instead of writing beside them, so a retry
+// after ENOSPC needs no more room than the snapshot.
+//
+// RestoreOptions.DryRun applies the policy, plans, and compares the target
+// read-only with the real run's unchanged test: RestoreStats.Actions lists
+// what would be written, created, linked and removed, and the counts are
+// the real run's. DirStatus reports what this host knows of a directory:
+// its files-cache record and an unfinished restore's marker.
+//
 // # Reading without restoring
 //
 // Repository.FS opens a snapshot as an io/fs file system (SnapshotFS):

@@ -4,7 +4,8 @@
 //
 //	sandsnap [--repo URL] [--endpoint URL] init [--compression fastest|default|better] [--json]
 //	sandsnap [--repo URL] backup DIR [--name N] [--ttl 72h] [--parent ID|auto] [--reread] [--exclude GLOB]... [--skip-unreadable] [--json]
-//	sandsnap [--repo URL] restore HANDLE DIR [--json]
+//	sandsnap [--repo URL] restore HANDLE DIR [--delete] [--dry-run] [--json]
+//	sandsnap [--repo URL] status DIR [--json]
 //	sandsnap [--repo URL] ls [--name N] [--all] [--json]   (alias: snapshots)
 //	sandsnap [--repo URL] ls HANDLE [PATH] [--json]
 //	sandsnap [--repo URL] cat HANDLE PATH
@@ -27,6 +28,11 @@
 // never following a symlink. A HANDLE is a snapshot ID, a unique
 // ID prefix, "-" (a handle's JSON on stdin), a file holding a handle's
 // JSON, or a snapshot name (the newest live snapshot with that name).
+//
+// restore refuses / and system directories, and a non-empty DIR that
+// sandsnap has no record of restoring or backing up on this host unless
+// --delete is given; --dry-run lists what it would do. status reports a
+// directory's record and an unfinished restore's marker.
 //
 // Output goes to stdout (JSON with --json); every error is one line
 // "sandsnap: <message>" on stderr, or with --json one JSON object
