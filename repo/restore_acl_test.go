@@ -154,7 +154,9 @@ func TestRestoreACLRoundTrip(t *testing.T) {
 	mustDo(t, unix.Setxattr(filepath.Join(dst, "inbox"), xACL, rawACL(
 		aclEntry{aclUserObj, 7, undefinedID}, aclEntry{aclUser, 7, 4321}, aclEntry{aclGroupObj, 5, undefinedID},
 		aclEntry{aclMask, 7, undefinedID}, aclEntry{aclOther, 5, undefinedID}), 0))
-	restoreOK(t, r, h.ID, dst)
+	if _, err := restoreDelete(t, r, h.ID, dst, false); err != nil {
+		t.Fatal(err)
+	}
 	check("in-place restore")
 }
 

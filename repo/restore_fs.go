@@ -192,8 +192,8 @@ func (x *restorer) prepareDir(ctx context.Context, g *errgroup.Group, fd int, d 
 			return atPath(displayRel(d.rel), fmt.Errorf("list: %w", err))
 		}
 		for _, name := range names {
-			if _, ok := d.tree.Find(name); ok {
-				continue
+			if _, ok := d.tree.Find(name); ok || (d.rel == "" && name == markerName) {
+				continue // the marker stays until the restore has finished
 			}
 			n, err := x.removeAt(ctx, fd, name)
 			x.removed.Add(n)
@@ -245,7 +245,7 @@ type pathError struct {
 	sub  bool
 }
 
-func (e *pathError) Error() string { return fmt.Sprintf("%q: %v", e.path, e.err) }
+func (e *pathError) Error() string { return fmt.Sprintf("%q: %v", elidePath(e.path), e.err) }
 func (e *pathError) Unwrap() error { return e.err }
 
 func atPath(path string, err error) error {
@@ -325,6 +325,13 @@ func (x *restorer) prepareFile(ctx context.Context, fd int, d *rdir, i int, exis
 			}
 			return nil
 		}
+		if x.rewrite {
+			// After an unfinished run (restorer.rewrite): no second copy.
+			if err := unix.Unlinkat(fd, n.Name, 0); err != nil {
+				return fmt.Errorf("remove: %w", err)
+			}
+			return x.createPlaceholder(fd, d, i)
+		}
 		if err := x.createTemp(fd, f); err != nil {
 			return err
 		}
@@ -337,11 +344,18 @@ func (x *restorer) prepareFile(ctx context.Context, fd int, d *rdir, i int, exis
 			return err
 		}
 	}
+	return x.createPlaceholder(fd, d, i)
+}
+
+// createPlaceholder creates the file of entry i of d, to be written by
+// the data phase.
+func (x *restorer) createPlaceholder(fd int, d *rdir, i int) error {
+	n := &d.tree.Nodes[i]
 	if err := x.createFile(fd, n.Name, n.Size); err != nil {
 		return err
 	}
 	d.ents[i].fresh = true
-	x.countCreated(f)
+	x.countCreated(d.ents[i].file)
 	return nil
 }
 

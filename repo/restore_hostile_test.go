@@ -27,8 +27,10 @@ import (
 
 // storeTrees stores tree blobs of exactly these bytes (the first is the
 // root; repeats are stored once) and a snapshot of the root, with
-// storeSnapshot; it returns the snapshot ID. Open a Repository after it to
-// see them.
+// storeDeclared; it returns the snapshot ID. Open a Repository after it to
+// see them. The snapshot declares more than these trees can hold (a
+// restore refuses trees holding more than their snapshot declares, not
+// less) and less than any restore's limits.
 func storeTrees(t *testing.T, st store.Store, trees ...[]byte) chunk.ID {
 	t.Helper()
 	var unique [][]byte
@@ -39,7 +41,8 @@ func storeTrees(t *testing.T, st store.Store, trees ...[]byte) chunk.ID {
 			unique = append(unique, data)
 		}
 	}
-	return storeSnapshot(t, st, nil, append(unique, trees[0]))
+	plenty := manifest.Summary{Files: 1 << 16, Dirs: 1 << 16, Symlinks: 1 << 16, Other: 1 << 16, Bytes: 1 << 30}
+	return storeDeclared(t, st, nil, append(unique, trees[0]), plenty)
 }
 
 // inodeState describes the entry at path at the stat level: type, mode,

@@ -168,7 +168,15 @@ func (x *restorer) checkLinkGroup(c *dirCache, l *rfile, names []*rfile) error {
 		return nil
 	}
 	// Some link is not a name of the group: write a new inode.
-	if err := x.createTemp(ldir, l); err != nil {
+	if x.rewrite {
+		// After an unfinished run (restorer.rewrite): no second copy.
+		if err := unix.Unlinkat(ldir, l.node.Name, 0); err != nil {
+			return fmt.Errorf("remove: %w", err)
+		}
+		if err := x.createFile(ldir, l.node.Name, l.node.Size); err != nil {
+			return err
+		}
+	} else if err := x.createTemp(ldir, l); err != nil {
 		return err
 	}
 	l.write = true

@@ -4,7 +4,8 @@
 //
 //	sandsnap [--repo URL] [--endpoint URL] init [--compression fastest|default|better] [--json]
 //	sandsnap [--repo URL] backup DIR [--name N] [--ttl 72h] [--parent ID|auto] [--reread] [--exclude GLOB]... [--skip-unreadable] [--json]
-//	sandsnap [--repo URL] restore HANDLE DIR [--untrusted] [--json]
+//	sandsnap [--repo URL] restore HANDLE DIR [--delete] [--dry-run] [--untrusted] [--json]
+//	sandsnap [--repo URL] status DIR [--json]
 //	sandsnap [--repo URL] ls [--name N] [--all] [--json]   (alias: snapshots)
 //	sandsnap [--repo URL] ls HANDLE [PATH] [--json]
 //	sandsnap [--repo URL] cat HANDLE PATH
@@ -28,10 +29,15 @@
 // ID prefix, "-" (a handle's JSON on stdin), a file holding a handle's
 // JSON, or a snapshot name (the newest live snapshot with that name).
 //
+// restore refuses / and system directories, and a non-empty DIR that
+// sandsnap has no record of restoring or backing up on this host unless
+// --delete is given; --dry-run lists what it would do. status reports a
+// directory's record and an unfinished restore's marker.
 // restore --untrusted drops setuid/setgid bits, xattrs outside user.* and
 // owners, and lists each drop (exit status 3, partial). A runtime crash
 // prints the runtime's report and one line instead of a goroutine dump
 // (fatal.go), unless GOTRACEBACK is set.
+//
 // Output goes to stdout (JSON with --json); every error is one line
 // "sandsnap: <message>" on stderr, or with --json one JSON object
 // {"code", "message", "path", "object", "exit"}. Exit statuses and codes
@@ -39,7 +45,9 @@
 // 13 snapshot not found, 14 expired, 15 corrupt, 16 refused, 130
 // interrupted, 1 anything else. Messages lose the package prefixes that
 // wrapping piles up ("repo: ...: repo: ..."); only the CLI strips them.
-// Progress bars are drawn on stderr only when it is a terminal and
+// ls leaves out a snapshot object it cannot read (corrupt, written by
+// a newer sandsnap) with one "sandsnap: warning: " line on stderr each,
+// and still exits 0. Progress bars are drawn on stderr only when it is a terminal and
 // the work lasts more than a second. This package holds flags, output and
 // progress only; the work is done by package repo.
 package main

@@ -39,6 +39,11 @@ mtime (UTC) and name, with a symlink's target; symlinks are not followed.`,
 			if err != nil {
 				return err
 			}
+			// A snapshot object that cannot be read is one warning line;
+			// the others are still listed, with exit status 0.
+			opts.OnSkip = func(_ string, err error) {
+				fmt.Fprintf(a.stderr, "sandsnap: warning: skipped: %s\n", oneLine(err.Error()))
+			}
 			hs, err := s.r.Snapshots(cmd.Context(), opts)
 			if err != nil {
 				return err

@@ -184,6 +184,7 @@ handle's JSON on stdin), a file holding a handle's JSON, or a snapshot name.
 	root.AddCommand(a.initCmd(), a.backupCmd(), a.restoreCmd(), a.lsCmd(), a.showCmd(), a.verifyCmd(), a.diffCmd())
 	root.AddCommand(a.gcCmd())
 	root.AddCommand(a.rmCmd())
+	root.AddCommand(a.statusCmd())
 	root.AddCommand(a.catCmd())
 	for _, c := range root.Commands() {
 		if c.Name() == "ls" {
