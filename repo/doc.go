@@ -84,6 +84,17 @@
 // the real run's. DirStatus reports what this host knows of a directory:
 // its files-cache record and an unfinished restore's marker.
 //
+// A snapshot may be hostile, and so may the target's existing contents.
+// An existing inode is reused (kept and given the snapshot's metadata)
+// only when every one of its links is a name the snapshot gives it inside
+// the target, so a hard link to an outside file never carries a chmod,
+// chown or xattr change out (restore_links.go). Only the xattr namespaces
+// a backup records are restored (user.*, POSIX ACLs, file capabilities);
+// where an access ACL is not set, the group bits are narrowed to what the
+// owning group had, never left at the mask (restore_meta.go). What a
+// restore leaves out is listed in RestoreStats.Skipped. An Untrusted
+// restore also drops setuid/setgid bits, non-user xattrs and owners.
+//
 // # Reading without restoring
 //
 // Repository.FS opens a snapshot as an io/fs file system (SnapshotFS):

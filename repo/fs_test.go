@@ -337,6 +337,12 @@ func TestFSBadPack(t *testing.T) {
 // say anything.
 func storeSnapshot(t *testing.T, st store.Store, data [][]byte, trees [][]byte) chunk.ID {
 	t.Helper()
+	return storeDeclared(t, st, data, trees, manifest.Summary{})
+}
+
+// storeDeclared is storeSnapshot with the snapshot declaring sum.
+func storeDeclared(t *testing.T, st store.Store, data [][]byte, trees [][]byte, sum manifest.Summary) chunk.ID {
+	t.Helper()
 	ctx := context.Background()
 	enc, err := pack.NewEncoder()
 	mustDo(t, err)
@@ -358,7 +364,7 @@ func storeSnapshot(t *testing.T, st store.Store, data [][]byte, trees [][]byte) 
 	idx, err := pack.EncodeIndex(entries)
 	mustDo(t, err)
 	mustDo(t, st.Save(ctx, "index/"+chunk.Hash(idx).String(), idx, store.SaveOptions{}))
-	snap := &manifest.Snapshot{Version: manifest.Version, Tree: chunk.Hash(trees[len(trees)-1]), Dir: "/src", Created: time.Now().UTC()}
+	snap := &manifest.Snapshot{Version: manifest.Version, Tree: chunk.Hash(trees[len(trees)-1]), Dir: "/src", Created: time.Now().UTC(), Summary: sum}
 	sd, err := snap.Encode()
 	mustDo(t, err)
 	id := chunk.Hash(sd)
@@ -366,9 +372,11 @@ func storeSnapshot(t *testing.T, st store.Store, data [][]byte, trees [][]byte) 
 	return id
 }
 
-func encodeTree(t *testing.T, nodes ...manifest.Node) []byte {
+func encodeTree(t testing.TB, nodes ...manifest.Node) []byte {
 	t.Helper()
-	b, err := (&manifest.Tree{Nodes: nodes}).Encode()
+	tr := &manifest.Tree{Nodes: nodes}
+	tr.Sort()
+	b, err := tr.Encode()
 	mustDo(t, err)
 	return b
 }

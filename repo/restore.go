@@ -87,6 +87,11 @@ type RestoreStats struct {
 	PacksFetched uint64  `json:"packs_fetched"`
 	BytesFetched uint64  `json:"bytes_fetched"`
 	Seconds      float64 `json:"seconds"`
+	// Skipped lists what the restore left out or narrowed, once per path
+	// and reason: xattrs it would not or could not set (an ACL's group
+	// bits narrowed with it), setuid/setgid bits and owners under
+	// Untrusted.
+	Skipped []Skipped `json:"skipped,omitempty"`
 
 	// DryRun is set when nothing was changed: the counts above (and
 	// PacksFetched, BytesFetched) say what a real run would do, and
@@ -284,6 +289,8 @@ type restorer struct {
 	filesWritten, bytesWritten, filesUnchanged, removed atomic.Uint64
 	filesChecked                                        atomic.Uint64
 	packsFetched, bytesFetched                          atomic.Uint64
+
+	meta metaState // the metadata pass's reports (restore_meta.go)
 }
 
 func newRestorer(r *Repository, opts RestoreOptions) *restorer {
@@ -307,17 +314,22 @@ func (x *restorer) stats(start time.Time) RestoreStats {
 		PacksFetched:   x.packsFetched.Load(),
 		BytesFetched:   x.bytesFetched.Load(),
 		Seconds:        time.Since(start).Seconds(),
+		Skipped:        x.skippedList(),
 		DryRun:         x.opts.DryRun,
 		Actions:        x.actions,
 	}
 }
 
 // run executes the plan in four passes: structure (top-down: remove,
-// create, check unchanged files), data (fetch packs, write files), links
-// (hard links to files that now exist) and metadata (bottom-up: renames,
-// owners, xattrs, modes, mtimes, directories after their contents).
+// create, check unchanged files; then the kept hard-link groups), data
+// (fetch packs, write files), links (hard links to files that now exist)
+// and metadata (bottom-up: renames, owners, xattrs, modes, mtimes,
+// directories after their contents).
 func (x *restorer) run(ctx context.Context) error {
 	if err := x.structure(ctx); err != nil {
+		return err
+	}
+	if err := x.checkLinkGroups(ctx); err != nil {
 		return err
 	}
 	if err := x.data(ctx); err != nil {

@@ -50,8 +50,9 @@ func (a Action) String() string { return a.Op + " " + a.Path }
 type dryRun struct {
 	x       *restorer
 	actions []Action
-	// kept is the inode of each hard-link leader found unchanged.
-	kept map[*rfile]fileID
+	// kept is the inode of each hard-link leader found unchanged, and
+	// its link count then.
+	kept map[*rfile]keptInode
 	// followers are the further names of hard-linked files as found.
 	followers map[*rfile]found
 	// gone counts, per inode, the names that removals take away, so that
@@ -62,6 +63,12 @@ type dryRun struct {
 // fileID names an inode.
 type fileID struct{ dev, ino uint64 }
 
+// keptInode is the inode a hard-link leader keeps and its link count.
+type keptInode struct {
+	id    fileID
+	nlink uint64
+}
+
 // found is what a hard link's further name holds now.
 type found struct {
 	exists  bool
@@ -71,7 +78,7 @@ type found struct {
 
 // dryRun fills x's stats and actions with what restoring into tgt would do.
 func (x *restorer) dryRun(ctx context.Context, tgt *restoreTarget) error {
-	dr := &dryRun{x: x, kept: make(map[*rfile]fileID), followers: make(map[*rfile]found), gone: make(map[fileID]uint64)}
+	dr := &dryRun{x: x, kept: make(map[*rfile]keptInode), followers: make(map[*rfile]found), gone: make(map[fileID]uint64)}
 	if tgt.exists {
 		fd, err := unix.Open(tgt.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		if err != nil {
@@ -172,7 +179,7 @@ func (dr *dryRun) entry(ctx context.Context, fd int, d *rdir, i int, exists bool
 	var op string
 	switch n.Type {
 	case manifest.TypeDir:
-		if exists && typ == unix.S_IFDIR {
+		if exists && typ == unix.S_IFDIR && dr.x.ownedAsRestored(st) {
 			return nil // listed in its turn
 		}
 		d.ents[i].sub.fresh = true
@@ -180,12 +187,12 @@ func (dr *dryRun) entry(ctx context.Context, fd int, d *rdir, i int, exists bool
 	case manifest.TypeFile:
 		return dr.file(ctx, fd, d.ents[i].file, exists, st)
 	case manifest.TypeSymlink:
-		if exists && typ == unix.S_IFLNK && symlinkIs(fd, n.Name, n.Target) {
+		if exists && typ == unix.S_IFLNK && dr.x.keepable(st) && symlinkIs(fd, n.Name, n.Target) {
 			return nil
 		}
 		op = OpSymlink
 	default:
-		if exists && typ == unix.S_IFIFO {
+		if exists && typ == unix.S_IFIFO && dr.x.keepable(st) {
 			return nil
 		}
 		op = OpMkfifo
@@ -227,9 +234,9 @@ func (dr *dryRun) file(ctx context.Context, fd int, f *rfile, exists bool, st *u
 	if exists && st.Mode&unix.S_IFMT == unix.S_IFREG {
 		seen := *st
 		seen.Nlink -= min(seen.Nlink, dr.gone[id])
-		if x.unchanged(fd, rel, f.node, &seen) {
+		if x.ownedAsRestored(st) && x.unchanged(fd, rel, f.node, &seen) {
 			x.filesUnchanged.Add(1)
-			dr.kept[f] = id
+			dr.kept[f] = keptInode{id, st.Nlink}
 			return nil
 		}
 	} else if exists {
@@ -248,13 +255,14 @@ func (dr *dryRun) file(ctx context.Context, fd int, f *rfile, exists bool, st *u
 // would: kept when the name is already the kept first name's inode,
 // linked otherwise (after removing what is there).
 func (dr *dryRun) links() {
+	dr.checkGroups()
 	for _, f := range dr.x.files {
 		fo, ok := dr.followers[f]
 		if !ok {
 			continue
 		}
 		if fo.exists {
-			if id, kept := dr.kept[f.leader]; kept && id == fo.id {
+			if k, kept := dr.kept[f.leader]; kept && k.id == fo.id {
 				dr.x.filesUnchanged.Add(1)
 				continue
 			}
@@ -262,6 +270,33 @@ func (dr *dryRun) links() {
 			dr.add(OpRemove, f.display())
 		}
 		dr.add(OpLink, f.display())
+	}
+}
+
+// checkGroups does checkLinkGroups on paper: a kept leader whose inode
+// has links other than its group's names, as the structure pass leaves
+// them, is written instead.
+func (dr *dryRun) checkGroups() {
+	x := dr.x
+	names := make(map[*rfile]uint64)
+	for _, f := range x.files {
+		if k, kept := dr.kept[f.leader]; kept {
+			if fo := dr.followers[f]; fo.exists && fo.id == k.id {
+				names[f.leader]++
+			}
+		}
+	}
+	for _, l := range x.files {
+		k, kept := dr.kept[l]
+		if !kept || l.node.LinkID == 0 || x.linkNames[l.node.LinkID] < 2 || 1+names[l] == k.nlink-min(k.nlink, dr.gone[k.id]) {
+			continue
+		}
+		delete(dr.kept, l)
+		l.write = true
+		x.filesUnchanged.Add(^uint64(0))
+		x.filesWritten.Add(1)
+		x.bytesWritten.Add(l.node.Size)
+		dr.add(OpWrite, l.display())
 	}
 }
 

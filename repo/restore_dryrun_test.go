@@ -129,6 +129,14 @@ func TestRestoreDryRun(t *testing.T) {
 			fi, err := os.Stat(p)
 			do(t, err, os.Remove(p), os.WriteFile(p, []byte("one inode, two names"), 0o644), os.Chtimes(p, fi.ModTime(), fi.ModTime()))
 		}},
+		{"a group's name linked from outside", func(t *testing.T, dst string) {
+			// h1 has two links, as its group has names, but one is
+			// outside: it is written anew, and d/h2 linked to it.
+			do(t, os.Remove(filepath.Join(dst, "d/h2")), os.Link(filepath.Join(dst, "h1"), filepath.Join(filepath.Dir(dst), "outside")))
+		}},
+		{"a symlink linked from outside", func(t *testing.T, dst string) {
+			do(t, os.Link(filepath.Join(dst, "link"), filepath.Join(filepath.Dir(dst), "outside-link")))
+		}},
 		{"extra hard links", func(t *testing.T, dst string) {
 			// a.txt is checked before d/extra is removed; b.bin after
 			// zz, which is removed first in the same directory.

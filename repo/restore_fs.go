@@ -106,7 +106,15 @@ func (x *restorer) removeAt(ctx context.Context, dirfd int, name string) (uint64
 		return 1, nil
 	case unix.ENOENT:
 		return 0, nil
-	case unix.EISDIR, unix.EPERM:
+	case unix.EISDIR:
+	case unix.EPERM:
+		// Linux says EISDIR for a directory; EPERM is then about the
+		// entry or its directory (immutable, append-only, sticky), unless
+		// the entry is a directory after all.
+		var st unix.Stat_t
+		if unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			return 0, removeErr(dirfd, name, err)
+		}
 	default:
 		return 0, fmt.Errorf("remove: %w", err)
 	}
@@ -130,13 +138,44 @@ func (x *restorer) removeAt(ctx context.Context, dirfd int, name string) (uint64
 		c, err := x.removeAt(ctx, sub, n)
 		count += c
 		if err != nil {
-			return count, fmt.Errorf("%q: %w", n, err)
+			return count, below(n, err)
 		}
 	}
 	if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil {
-		return count, fmt.Errorf("remove: %w", err)
+		return count, removeErr(dirfd, name, err)
 	}
 	return count + 1, nil
+}
+
+// removeErr explains a refused removal. EPERM, even to root, most often
+// means an inode flag on the entry or on the directory holding it
+// (chattr +i or +a); statx says which.
+func removeErr(dirfd int, name string, err error) error {
+	if err != unix.EPERM {
+		return fmt.Errorf("remove: %w", err)
+	}
+	why := "immutable or append-only?"
+	if w := flagWords(dirfd, name, unix.AT_SYMLINK_NOFOLLOW); w != "" {
+		why = "the entry is " + w
+	} else if w := flagWords(dirfd, "", unix.AT_EMPTY_PATH); w != "" {
+		why = "its directory is " + w
+	}
+	return fmt.Errorf("remove: %w: %s", err, why)
+}
+
+// flagWords names the immutable or append-only flag of an inode, or "".
+func flagWords(dirfd int, name string, flags int) string {
+	var stx unix.Statx_t
+	if unix.Statx(dirfd, name, flags, 0, &stx) != nil {
+		return ""
+	}
+	switch a := stx.Attributes & stx.Attributes_mask; {
+	case a&unix.STATX_ATTR_IMMUTABLE != 0:
+		return "immutable (chattr -i clears it)"
+	case a&unix.STATX_ATTR_APPEND != 0:
+		return "append-only (chattr -a clears it)"
+	}
+	return ""
 }
 
 // prepareDir makes the directory open as fd (and closed here) hold the
@@ -146,6 +185,7 @@ func (x *restorer) removeAt(ctx context.Context, dirfd int, name string) (uint64
 // continue on the pool.
 func (x *restorer) prepareDir(ctx context.Context, g *errgroup.Group, fd int, d *rdir) error {
 	defer unix.Close(fd)
+	x.noteDefaultACL(fd, d)
 	if !d.fresh {
 		names, err := readNames(fd)
 		if err != nil {
@@ -197,10 +237,12 @@ func (x *restorer) prepareDir(ctx context.Context, g *errgroup.Group, fd int, d 
 }
 
 // pathError is an error already attributed to a path below the target, so
-// that the directories above it do not add theirs.
+// that the directories above it do not add theirs. With sub set, path is
+// relative to an entry being removed, and atPath prefixes the entry's.
 type pathError struct {
 	path string
 	err  error
+	sub  bool
 }
 
 func (e *pathError) Error() string { return fmt.Sprintf("%q: %v", elidePath(e.path), e.err) }
@@ -208,10 +250,25 @@ func (e *pathError) Unwrap() error { return e.err }
 
 func atPath(path string, err error) error {
 	var pe *pathError
-	if errors.As(err, &pe) || errors.Is(err, context.Canceled) {
+	switch {
+	case errors.As(err, &pe) && pe.sub:
+		return &pathError{path: joinRel(path, pe.path), err: pe.err}
+	case pe != nil || errors.Is(err, context.Canceled):
 		return err
 	}
 	return &pathError{path: path, err: err}
+}
+
+// below attributes err to name, inside a directory being removed.
+func below(name string, err error) error {
+	var pe *pathError
+	switch {
+	case errors.As(err, &pe) && pe.sub:
+		return &pathError{path: name + "/" + pe.path, err: pe.err, sub: true}
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	return &pathError{path: name, err: err, sub: true}
 }
 
 // replace removes an entry of the wrong type so that it can be created.
@@ -224,7 +281,7 @@ func (x *restorer) replace(ctx context.Context, fd int, name string) error {
 func (x *restorer) prepareSubdir(ctx context.Context, g *errgroup.Group, fd int, d *rdir, i int, exists bool, st *unix.Stat_t) error {
 	n := &d.tree.Nodes[i]
 	sub := d.ents[i].sub
-	if exists && st.Mode&unix.S_IFMT == unix.S_IFDIR {
+	if exists && st.Mode&unix.S_IFMT == unix.S_IFDIR && x.ownedAsRestored(st) {
 		if !x.asRoot && st.Mode&0o700 != 0o700 {
 			// Its final mode is set after its contents are written.
 			if err := unix.Fchmodat(fd, n.Name, (st.Mode&0o7777)|0o700, 0); err != nil {
@@ -261,10 +318,11 @@ func (x *restorer) prepareFile(ctx context.Context, fd int, d *rdir, i int, exis
 	}
 	f.write = true
 	if exists && st.Mode&unix.S_IFMT == unix.S_IFREG {
-		if x.unchanged(fd, joinRel(d.rel, n.Name), n, st) {
+		if x.ownedAsRestored(st) && x.unchanged(fd, joinRel(d.rel, n.Name), n, st) {
 			f.write = false
-			x.filesUnchanged.Add(1)
-			x.progressFile(int64(n.Size))
+			if n.LinkID == 0 || x.linkNames[n.LinkID] < 2 {
+				x.countKept(f) // a group's leader is counted by checkLinkGroups
+			}
 			return nil
 		}
 		if x.rewrite {
@@ -274,18 +332,8 @@ func (x *restorer) prepareFile(ctx context.Context, fd int, d *rdir, i int, exis
 			}
 			return x.createPlaceholder(fd, d, i)
 		}
-		// Written beside the old version and renamed over it at the end,
-		// so that the old file stays whole until the new one is.
-		for {
-			f.tmp = tempName()
-			err := x.createFile(fd, f.tmp, n.Size)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, unix.EEXIST) {
-				f.tmp = ""
-				return err
-			}
+		if err := x.createTemp(fd, f); err != nil {
+			return err
 		}
 		d.ents[i].fresh = true
 		x.countCreated(f)
@@ -309,6 +357,30 @@ func (x *restorer) createPlaceholder(fd int, d *rdir, i int) error {
 	d.ents[i].fresh = true
 	x.countCreated(d.ents[i].file)
 	return nil
+}
+
+// createTemp creates f under a temporary name beside its final one; the
+// metadata pass renames it over the old file. The old version stays whole
+// until the new one is, and whatever else links the old inode keeps it
+// unchanged.
+func (x *restorer) createTemp(dirfd int, f *rfile) error {
+	for {
+		f.tmp = tempName()
+		err := x.createFile(dirfd, f.tmp, f.node.Size)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			f.tmp = ""
+			return err
+		}
+	}
+}
+
+// countKept accounts for a file kept as it was.
+func (x *restorer) countKept(f *rfile) {
+	x.filesUnchanged.Add(1)
+	x.progressFile(int64(f.node.Size))
 }
 
 // countCreated accounts for a file that has no chunks to write.
@@ -353,7 +425,8 @@ func (x *restorer) createFile(dirfd int, name string, size uint64) error {
 // cheaper than writing). A file with more hard links than the snapshot
 // gives its inode is rewritten, which breaks the extra links, so that
 // setting its metadata cannot reach a name the snapshot does not link
-// (possibly outside the target).
+// (possibly outside the target); checkLinkGroups then checks that a
+// group's links are its own names.
 func (x *restorer) unchanged(dirfd int, rel string, n *manifest.Node, st *unix.Stat_t) bool {
 	names := uint64(1)
 	if n.LinkID != 0 {
@@ -386,10 +459,18 @@ func (x *restorer) unchanged(dirfd int, rel string, n *manifest.Node, st *unix.S
 	}
 }
 
+// keepable reports whether an existing symlink or FIFO may stay: one
+// link (a symlink or FIFO hard-linked from elsewhere would have its owner
+// and mtime set through this name) and, when Untrusted, the restoring
+// user's.
+func (x *restorer) keepable(st *unix.Stat_t) bool {
+	return st.Nlink == 1 && x.ownedAsRestored(st)
+}
+
 func (x *restorer) prepareSymlink(ctx context.Context, fd int, d *rdir, i int, exists bool, st *unix.Stat_t) error {
 	n := &d.tree.Nodes[i]
 	if exists {
-		if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		if st.Mode&unix.S_IFMT == unix.S_IFLNK && x.keepable(st) {
 			buf := make([]byte, len(n.Target)+1)
 			if k, err := unix.Readlinkat(fd, n.Name, buf); err == nil && k == len(n.Target) && string(buf[:k]) == n.Target {
 				return nil
@@ -409,7 +490,7 @@ func (x *restorer) prepareSymlink(ctx context.Context, fd int, d *rdir, i int, e
 func (x *restorer) prepareFIFO(ctx context.Context, fd int, d *rdir, i int, exists bool, st *unix.Stat_t) error {
 	n := &d.tree.Nodes[i]
 	if exists {
-		if st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		if st.Mode&unix.S_IFMT == unix.S_IFIFO && x.keepable(st) {
 			return nil
 		}
 		if err := x.replace(ctx, fd, n.Name); err != nil {
@@ -421,254 +502,6 @@ func (x *restorer) prepareFIFO(ctx context.Context, fd int, d *rdir, i int, exis
 	}
 	d.ents[i].fresh = true
 	return nil
-}
-
-// dirCache keeps directory descriptors open across the link pass.
-type dirCache struct {
-	x   *restorer
-	fds map[*rdir]int
-}
-
-func (c *dirCache) open(d *rdir) (int, error) {
-	if fd, ok := c.fds[d]; ok {
-		return fd, nil
-	}
-	if len(c.fds) >= 256 {
-		c.close()
-	}
-	fd, err := c.x.openBeneath(d.rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return -1, err
-	}
-	c.fds[d] = fd
-	return fd, nil
-}
-
-func (c *dirCache) close() {
-	for d, fd := range c.fds {
-		unix.Close(fd)
-		delete(c.fds, d)
-	}
-}
-
-// links gives every further name of a hard-linked inode its link to the
-// first name, unless it is that inode already.
-func (x *restorer) links(ctx context.Context) error {
-	c := &dirCache{x: x, fds: make(map[*rdir]int)}
-	defer c.close()
-	for _, f := range x.files {
-		if f.leader == nil {
-			continue
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := x.link(ctx, c, f); err != nil {
-			return fmt.Errorf("hard link %q to %q: %w", f.display(), f.leader.display(), err)
-		}
-	}
-	return nil
-}
-
-func (x *restorer) link(ctx context.Context, c *dirCache, f *rfile) error {
-	l := f.leader
-	ldir, err := c.open(l.dir)
-	if err != nil {
-		return err
-	}
-	fdir, err := c.open(f.dir)
-	if err != nil {
-		return err
-	}
-	var lst, fst unix.Stat_t
-	if err := unix.Fstatat(ldir, l.name(), &lst, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return err
-	}
-	switch err := unix.Fstatat(fdir, f.node.Name, &fst, unix.AT_SYMLINK_NOFOLLOW); err {
-	case nil:
-		if fst.Dev == lst.Dev && fst.Ino == lst.Ino {
-			x.filesUnchanged.Add(1)
-			x.progressFile(int64(f.node.Size))
-			return nil
-		}
-		if err := x.replace(ctx, fdir, f.node.Name); err != nil {
-			return err
-		}
-	case unix.ENOENT:
-	default:
-		return err
-	}
-	if err := unix.Linkat(ldir, l.name(), fdir, f.node.Name, 0); err != nil {
-		return err
-	}
-	x.progressFile(int64(f.node.Size))
-	return nil
-}
-
-// finishDir renames d's replaced files into place and sets the metadata of
-// each of its entries (a subdirectory's own metadata is set here, after
-// its contents are final).
-func (x *restorer) finishDir(d *rdir) error {
-	fd, err := x.openBeneath(d.rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		return fmt.Errorf("directory %q: %w", displayRel(d.rel), err)
-	}
-	defer unix.Close(fd)
-	for i := range d.tree.Nodes {
-		n := &d.tree.Nodes[i]
-		if f := d.ents[i].file; f != nil {
-			if f.leader != nil {
-				x.remember(fd, d.rel, n)
-				continue // the same inode as its leader, set there
-			}
-			if f.tmp != "" {
-				if err := unix.Renameat(fd, f.tmp, fd, n.Name); err != nil {
-					return fmt.Errorf("rename %q to %q: %w", joinRel(d.rel, f.tmp), f.display(), err)
-				}
-				f.tmp = ""
-			}
-		}
-		if err := x.setMeta(fd, n, d.ents[i].fresh); err != nil {
-			return fmt.Errorf("%q: %w", joinRel(d.rel, n.Name), err)
-		}
-		x.remember(fd, d.rel, n)
-	}
-	return nil
-}
-
-// remember records a regular file's final stat in the new files cache,
-// after its mtime is set, so that the next backup of this directory
-// trusts it without reading.
-func (x *restorer) remember(dirfd int, rel string, n *manifest.Node) {
-	if x.fcNew == nil || n.Type != manifest.TypeFile {
-		return
-	}
-	var st unix.Stat_t
-	if unix.Fstatat(dirfd, n.Name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return
-	}
-	x.fcNew.set(joinRel(rel, n.Name), fileStatOf(&st, n))
-}
-
-// setMeta sets the owner (as root), user.* xattrs, mode and mtime of the
-// entry n in dirfd, in that order: chown clears setuid and setgid, and
-// setting xattrs needs write access that the final mode may take away.
-func (x *restorer) setMeta(dirfd int, n *manifest.Node, fresh bool) error {
-	if x.asRoot {
-		if err := unix.Fchownat(dirfd, n.Name, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return fmt.Errorf("chown: %w", err)
-		}
-	}
-	if n.Type == manifest.TypeFile || n.Type == manifest.TypeDir {
-		if len(n.Xattrs) > 0 || !fresh {
-			if err := x.syncXattrs(dirfd, n); err != nil {
-				return err
-			}
-		}
-	}
-	if n.Type != manifest.TypeSymlink {
-		err := unix.Fchmodat(dirfd, n.Name, n.Mode, unix.AT_SYMLINK_NOFOLLOW)
-		if err == unix.EOPNOTSUPP || err == unix.ENOSYS {
-			// No fchmodat2: n is not a symlink (the structure pass made
-			// it), so following is harmless.
-			err = unix.Fchmodat(dirfd, n.Name, n.Mode, 0)
-		}
-		if err != nil {
-			return fmt.Errorf("chmod: %w", err)
-		}
-	}
-	ts := unix.NsecToTimespec(n.MtimeNs)
-	if err := unix.UtimesNanoAt(dirfd, n.Name, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return fmt.Errorf("set mtime: %w", err)
-	}
-	return nil
-}
-
-// syncXattrs makes the user.* xattrs of a file or directory those of n.
-func (x *restorer) syncXattrs(dirfd int, n *manifest.Node) error {
-	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
-	if n.Type == manifest.TypeDir {
-		flags |= unix.O_DIRECTORY
-	}
-	fd, err := unix.Openat(dirfd, n.Name, flags, 0)
-	if err != nil {
-		if len(n.Xattrs) == 0 && err == unix.EACCES {
-			return nil // unreadable to a non-root user; nothing to add
-		}
-		return fmt.Errorf("open for xattrs: %w", err)
-	}
-	defer unix.Close(fd)
-	have, err := listXattrs(fd)
-	if err != nil {
-		if xattrUnsupported(err) {
-			if len(n.Xattrs) > 0 {
-				x.r.opts.Logf("restore: %s: extended attributes not supported here, %d left out", n.Name, len(n.Xattrs))
-			}
-			return nil
-		}
-		return fmt.Errorf("list xattrs: %w", err)
-	}
-	for _, name := range have {
-		if !strings.HasPrefix(name, "user.") || hasXattr(n.Xattrs, name) {
-			continue
-		}
-		if err := unix.Fremovexattr(fd, name); err != nil && err != unix.ENODATA {
-			return fmt.Errorf("remove xattr %s: %w", name, err)
-		}
-	}
-	for _, a := range n.Xattrs {
-		if err := unix.Fsetxattr(fd, a.Name, a.Value, 0); err != nil {
-			if xattrUnsupported(err) {
-				x.r.opts.Logf("restore: %s: xattr %s not supported here, left out", n.Name, a.Name)
-				continue
-			}
-			return fmt.Errorf("set xattr %s: %w", a.Name, err)
-		}
-	}
-	return nil
-}
-
-func xattrUnsupported(err error) bool {
-	return errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP)
-}
-
-func hasXattr(xs []manifest.Xattr, name string) bool {
-	for _, a := range xs {
-		if a.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// listXattrs returns the names of fd's extended attributes.
-func listXattrs(fd int) ([]string, error) {
-	size, err := unix.Flistxattr(fd, nil)
-	for {
-		if err != nil {
-			return nil, err
-		}
-		if size == 0 {
-			return nil, nil
-		}
-		buf := make([]byte, size)
-		var n int
-		n, err = unix.Flistxattr(fd, buf)
-		if err == unix.ERANGE { // grew meanwhile
-			size, err = unix.Flistxattr(fd, nil)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var names []string
-		for _, s := range strings.Split(string(buf[:n]), "\x00") {
-			if s != "" {
-				names = append(names, s)
-			}
-		}
-		return names, nil
-	}
 }
 
 // writeSparse writes data at off in fd, skipping every piece of a 4 KiB

@@ -8,9 +8,16 @@
 #   bash scripts/test.sh ./store/s3 -- -run Suite -v  # flags for go test only
 #   bash scripts/test.sh ./repo -- -run TestGCStressS3 -v -args -gcstress.rounds=20  # the long stress run
 #
-# Needs only Go and the module proxy. Exits with the status of vet or of the
-# tests; the server is stopped in every case, and its log's last lines are
-# printed when something failed.
+# A run of the whole module (no packages named) ends with a bounded fuzz run
+# of the restore (FuzzRestoreTree, 20 s after its instrumented build): it
+# restores arbitrary tree bytes into a target surrounded by files, symlinks
+# and a hard link, and fails if anything outside the target changed. A
+# failing input is written to repo/testdata/fuzz/FuzzRestoreTree/ and
+# replays in every later run of the tests.
+#
+# Needs only Go and the module proxy. Exits with the status of vet, of the
+# tests or of the fuzz run; the server is stopped in every case, and its
+# log's last lines are printed when something failed.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -28,8 +35,10 @@ if (($# > 0)); then
 	shift # the "--"
 	testflags=("$@")
 fi
+whole=false
 if ((${#pkgs[@]} == 0)); then
 	pkgs=(./...)
+	whole=true
 fi
 
 status=0
@@ -51,3 +60,7 @@ echo "+ go vet ${pkgs[*]}"
 go vet "${pkgs[@]}"
 echo "+ go test -race -count=1 -timeout 20m ${pkgs[*]} ${testflags[*]}"
 go test -race -count=1 -timeout 20m "${pkgs[@]}" "${testflags[@]}"
+if $whole; then
+	echo "+ go test ./repo -run '^\$' -fuzz '^FuzzRestoreTree\$' -fuzztime 20s"
+	go test ./repo -run '^$' -fuzz '^FuzzRestoreTree$' -fuzztime 20s
+fi

@@ -4,7 +4,7 @@
 //
 //	sandsnap [--repo URL] [--endpoint URL] init [--compression fastest|default|better] [--json]
 //	sandsnap [--repo URL] backup DIR [--name N] [--ttl 72h] [--parent ID|auto] [--reread] [--exclude GLOB]... [--skip-unreadable] [--json]
-//	sandsnap [--repo URL] restore HANDLE DIR [--delete] [--dry-run] [--json]
+//	sandsnap [--repo URL] restore HANDLE DIR [--delete] [--dry-run] [--untrusted] [--json]
 //	sandsnap [--repo URL] status DIR [--json]
 //	sandsnap [--repo URL] ls [--name N] [--all] [--json]   (alias: snapshots)
 //	sandsnap [--repo URL] ls HANDLE [PATH] [--json]
@@ -33,6 +33,10 @@
 // sandsnap has no record of restoring or backing up on this host unless
 // --delete is given; --dry-run lists what it would do. status reports a
 // directory's record and an unfinished restore's marker.
+// restore --untrusted drops setuid/setgid bits, xattrs outside user.* and
+// owners, and lists each drop (exit status 3, partial). A runtime crash
+// prints the runtime's report and one line instead of a goroutine dump
+// (fatal.go), unless GOTRACEBACK is set.
 //
 // Output goes to stdout (JSON with --json); every error is one line
 // "sandsnap: <message>" on stderr, or with --json one JSON object

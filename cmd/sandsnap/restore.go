@@ -53,7 +53,11 @@ finish.
 / and system directories (/etc, /usr, /var, /boot, /home itself, your home
 directory ...) are refused whatever the flags. --dry-run changes nothing and
 lists what would be written ("write PATH", "mkdir PATH", "link PATH",
-"symlink PATH", "mkfifo PATH") and removed ("remove PATH").`,
+"symlink PATH", "mkfifo PATH") and removed ("remove PATH").
+
+What the restore leaves out (an xattr the filesystem refuses; with --untrusted,
+setuid/setgid bits, owners and xattrs outside user.*) is listed as skipped,
+exit status 3.`,
 		Args: argsNamed("HANDLE", "DIR"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -79,15 +83,22 @@ lists what would be written ("write PATH", "mkdir PATH", "link PATH",
 			}
 			out := restoreOutput{ID: id, Dir: dir, Stats: restoreStats{RestoreStats: st, Requests: s.requests(), Cache: s.cacheStats()}}
 			if asJSON {
-				return writeJSON(a.stdout, out)
+				err = writeJSON(a.stdout, out)
+			} else {
+				err = printRestore(a, out)
 			}
-			return printRestore(a, out)
+			if err == nil {
+				err = partial(st.Skipped)
+			}
+			return err
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the result as JSON")
 	cmd.Flags().BoolVar(&opts.Delete, "delete", false,
 		"make a non-empty DIR that sandsnap has no record of identical to the snapshot, removing what the snapshot lacks")
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "change nothing: list what would be written and removed")
+	cmd.Flags().BoolVar(&opts.Untrusted, "untrusted", false,
+		"restore content nobody vouches for: no setuid/setgid bits, no xattrs outside user.*, every entry owned by you")
 	return cmd
 }
 
@@ -119,6 +130,11 @@ func printRestore(a *app, out restoreOutput) error {
 		fetched, formatBytes(st.BytesFetched), st.PacksFetched,
 		st.Requests["get"]+st.Requests["head"]+st.Requests["list"]+st.Requests["put"]+st.Requests["delete"],
 		cacheLine(st.Cache), st.Seconds)
+	for _, p := range st.Skipped {
+		if err == nil {
+			_, err = fmt.Fprintf(a.stdout, "skipped  %s\n", p)
+		}
+	}
 	return err
 }
 
