@@ -24,8 +24,6 @@ import (
 // The go command's build cache stays where it was (it too defaults to the
 // user cache folder), so the tests that build sandsnap reuse it.
 func TestMain(m *testing.M) {
-	exitIfWatcher() // the test binary is its own stderr watcher, as main is
-	crashIfAsked()  // TestFatalReport's child
 	if os.Getenv("GOCACHE") == "" {
 		if user, err := os.UserCacheDir(); err == nil {
 			os.Setenv("GOCACHE", filepath.Join(user, "go-build"))

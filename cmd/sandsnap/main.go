@@ -22,10 +22,6 @@ import (
 const memoryLimit = 192 << 20
 
 func main() {
-	exitIfWatcher()
-	// A crash (out of memory) ends in its report, not a goroutine dump;
-	// messages, this package's and libraries', bypass the watcher.
-	os.Stderr = guardStderr()
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(memoryLimit)
 	}
