@@ -34,9 +34,7 @@
 // --delete is given; --dry-run lists what it would do. status reports a
 // directory's record and an unfinished restore's marker.
 // restore --untrusted drops setuid/setgid bits, xattrs outside user.* and
-// owners, and lists each drop (exit status 3, partial). A runtime crash
-// prints the runtime's report and one line instead of a goroutine dump
-// (fatal.go), unless GOTRACEBACK is set.
+// owners, and lists each drop (exit status 3, partial).
 //
 // Output goes to stdout (JSON with --json); every error is one line
 // "sandsnap: <message>" on stderr, or with --json one JSON object
