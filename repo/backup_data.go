@@ -20,7 +20,8 @@ import (
 // data pack of its own, so both cores compress at once and the files of
 // one directory tend to share a pack and a frame.
 func (b *backup) worker(ctx context.Context) error {
-	w := &fileWorker{b: b, ch: chunk.NewChunker(b.r.cfg.Chunker), pw: b.r.newPackWriter(b.r.cfg.DataPackSize)}
+	w := &fileWorker{b: b, ch: chunk.NewChunker(b.r.cfg.Chunker), pw: b.r.newPackWriter(b.r.cfg.DataPackSize),
+		zeroIDs: make(map[int]chunk.ID)}
 	defer func() {
 		if w.pw != nil {
 			w.pw.Abort()
@@ -50,6 +51,9 @@ type fileWorker struct {
 	b  *backup
 	ch *chunk.Chunker
 	pw *pack.Writer
+	// zeroIDs memoizes the ID of the all-zero chunk of each length: the
+	// holes of a sparse file cut into many equal chunks (chunkID).
+	zeroIDs map[int]chunk.ID
 }
 
 // saveFile reads one file into job.node's content. The node keeps the
@@ -72,9 +76,9 @@ func (w *fileWorker) saveFile(ctx context.Context, job *fileJob) error {
 	if before.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%w: %s: no longer a regular file", ErrUnreadable, job.abs)
 	}
-	var rd io.Reader = f
+	var rd io.Reader = newFileReader(int(f.Fd()), &before)
 	if b.r.readHook != nil {
-		rd = b.r.readHook(job.abs, f)
+		rd = b.r.readHook(job.abs, rd)
 	}
 	w.ch.Reset(rd)
 	var size uint64
@@ -90,7 +94,7 @@ func (w *fileWorker) saveFile(ctx context.Context, job *fileJob) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		id := chunk.Hash(c.Data)
+		id := w.chunkID(c.Data)
 		content = append(content, id)
 		size += uint64(len(c.Data))
 		if b.markNew(id) {
