@@ -8,16 +8,15 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"testing/iotest"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/sandsnap/sandsnap/internal/usertest"
 	"github.com/sandsnap/sandsnap/manifest"
 )
 
@@ -303,45 +302,8 @@ func TestBackupFailureLeavesNoDescriptors(t *testing.T) {
 	}
 }
 
-// nobodyEnv names, in a child test process, the test it runs as uid 65534.
-const nobodyEnv = "SANDSNAP_TEST_AS_NOBODY"
-
-// asNobody reports whether the calling test should run its body here, as
-// a user that file permissions apply to: at once when not root; as root,
-// the test runs again in a child process that drops to uid and gid 65534
-// (in the child this returns true), and the parent reports its outcome
-// and returns false. So a mode 0 directory gives a real EACCES both ways.
-func asNobody(t *testing.T) bool {
-	t.Helper()
-	if os.Getenv(nobodyEnv) == t.Name() {
-		if os.Geteuid() == 0 {
-			// Go applies these to every thread of the process.
-			for _, err := range []error{syscall.Setgroups(nil), syscall.Setgid(65534), syscall.Setuid(65534)} {
-				if err != nil {
-					t.Fatalf("dropping root: %v", err)
-				}
-			}
-		}
-		return true
-	}
-	if os.Geteuid() != 0 {
-		return true
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), nobodyEnv+"="+t.Name())
-	out, err := cmd.CombinedOutput()
-	t.Logf("the test as uid 65534:\n%s", out)
-	if err != nil {
-		t.Fatalf("as uid 65534: %v", err)
-	}
-	if !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
-		t.Fatal("the child process did not run the test")
-	}
-	return false
-}
-
 func TestBackupUnreadableDirectory(t *testing.T) {
-	if !asNobody(t) {
+	if !usertest.Nobody(t) { // as root, a child process runs it as nobody
 		return
 	}
 	ctx := context.Background()
