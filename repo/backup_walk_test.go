@@ -412,3 +412,62 @@ func TestBackupVanishedDirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestDirPoolReopen evicts directory descriptors (a budget of none) and
+// reopens them from their parents: the same directory reopens, one
+// replaced under its name meanwhile is refused, and nothing stays open.
+func TestDirPoolReopen(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, map[string][]byte{"a/b/f": []byte("1")})
+	stat := func(rel string) *unix.Stat_t {
+		var st unix.Stat_t
+		if err := unix.Lstat(filepath.Join(src, rel), &st); err != nil {
+			t.Fatal(err)
+		}
+		return &st
+	}
+	p := &dirPool{max: 0}
+	root := p.root(openDir(t, src))
+	a := p.child(root, "a", "a", stat("a"))
+	b := p.child(a, "b", "a/b", stat("a/b"))
+	if _, err := p.pin(root); err != nil { // the walk of root, as in dirWalk.open
+		t.Fatal(err)
+	}
+	p.handOff(root, 1) // done: a holds it
+	if _, err := p.openNew(a); err != nil {
+		t.Fatal(err)
+	}
+	p.handOff(a, 2) // b, and a file of a queued for a worker
+	if _, err := p.openNew(b); err != nil {
+		t.Fatal(err)
+	}
+	p.handOff(b, 1) // a file of b
+	if a.fd >= 0 || b.fd >= 0 || p.open != 1 {
+		t.Fatalf("with a budget of none, a (fd %d) and b (fd %d) stay open; %d open", a.fd, b.fd, p.open)
+	}
+	// b's file: b reopens from a, which reopens from the root.
+	fd, err := p.pin(b)
+	if err != nil {
+		t.Fatalf("reopen a/b: %v", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstatat(fd, "f", &st, 0); err != nil {
+		t.Errorf("a/b reopened without its file f: %v", err)
+	}
+	p.done(b)
+	// a is replaced by another directory under its name: a's file fails.
+	if err := os.Rename(filepath.Join(src, "a"), filepath.Join(src, "a.old")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(src, "a"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.pin(a); !errors.Is(err, errDirReplaced) {
+		t.Errorf("reopen of a replaced a = %v; want errDirReplaced", err)
+	}
+	p.release(a)
+	p.closeAll(root)
+	if p.open != 0 {
+		t.Errorf("%d descriptors open after closeAll", p.open)
+	}
+}
