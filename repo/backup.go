@@ -79,6 +79,9 @@ func (r *Repository) Backup(ctx context.Context, dir string, opts BackupOptions)
 	if !fi.IsDir() {
 		return Handle{}, fmt.Errorf("repo: backup source %s: %w", dir, ErrNotDir)
 	}
+	if err := checkNoMarker(abs); err != nil {
+		return Handle{}, err // a half-restored directory: ErrIncomplete
+	}
 	// gc protocol (gc_writer.go): the lease first, then gc's state, before
 	// anything is looked up in the index. The lease ends after the commit
 	// (or the failure): the snapshot exists before gc can see the lease end.

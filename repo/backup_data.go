@@ -92,6 +92,10 @@ func (w *fileWorker) saveFile(ctx context.Context, job *fileJob) error {
 	}
 	job.node.Content = content
 	job.node.Size = size
+	// The snapshot declares what its trees hold (a restore refuses more):
+	// a file that grew or shrank while read counts as read. Adding the
+	// difference modulo 2^64 subtracts when it shrank.
+	b.bytes.Add(size - uint64(job.st.Size))
 	var after unix.Stat_t
 	if err := unix.Fstat(fd, &after); err != nil || size != uint64(job.st.Size) ||
 		after.Mtim != job.st.Mtim || after.Ctim != job.st.Ctim || after.Size != job.st.Size || after.Ino != job.st.Ino {

@@ -49,9 +49,16 @@ type DiffOptions struct {
 
 // Diff calls fn for every path that differs from snapshot a to snapshot b,
 // depth first in name order, a directory before its entries. Subtrees with
-// equal IDs are skipped without being loaded, so the cost follows the size
-// of the change. A directory whose own metadata is equal is not reported
+// equal IDs are skipped by the walk, so the calls of fn follow the size of
+// the change. A directory whose own metadata is equal is not reported
 // when only entries below it differ.
+//
+// Before the walk, each snapshot's trees are counted once per unique tree
+// (as Restore does) and a snapshot that holds more than it declares, or
+// more than DefaultLimits allow, is refused with ErrLimit: trees are
+// shared by ID, so a small hostile repository could otherwise make the
+// walk endless. The count loads every tree of both snapshots, through the
+// tree cache (tree packs are read whole, usually a few GETs).
 //
 // Hard links are compared by whether a file is linked at all ("link"):
 // link IDs are numbered per snapshot, so two snapshots of equal trees may
@@ -64,6 +71,15 @@ func (r *Repository) Diff(ctx context.Context, a, b chunk.ID, fn func(Change) er
 	sb, err := r.Snapshot(ctx, b)
 	if err != nil {
 		return err
+	}
+	c := newTreeCounter(r.loadTreeAt, false)
+	for _, s := range []struct {
+		id   chunk.ID
+		snap *manifest.Snapshot
+	}{{a, sa}, {b, sb}} {
+		if err := c.checkSnapshot(ctx, s.snap, DefaultLimits(), true); err != nil {
+			return fmt.Errorf("repo: diff: snapshot %s: %w", s.id.Str(), err)
+		}
 	}
 	look := &treeLookup{r: r, root: sb.Tree}
 	var (
@@ -204,11 +220,15 @@ func nodeDiff(a, b *manifest.Node) []string {
 // being read, unless opts.Content is set: then every regular file is read,
 // chunked with the repository's parameters and compared by chunk IDs.
 // Symlinks below dir are never followed; dir itself may be one, as for
-// Backup, and its own metadata is not compared.
+// Backup, and its own metadata is not compared. The snapshot is counted
+// and checked first, as by Diff (ErrLimit).
 func (r *Repository) DiffDir(ctx context.Context, a chunk.ID, dir string, opts DiffOptions, fn func(Change) error) error {
 	snap, err := r.Snapshot(ctx, a)
 	if err != nil {
 		return err
+	}
+	if err := newTreeCounter(r.loadTreeAt, false).checkSnapshot(ctx, snap, DefaultLimits(), true); err != nil {
+		return fmt.Errorf("repo: diff: snapshot %s: %w", a.Str(), err)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {

@@ -43,12 +43,76 @@
 // # Restore
 //
 // Restore plans in memory first (every tree, name and blob, checked before
-// anything is written), then runs four passes: structure top-down, data by
-// pack range (neighbouring frames merged into one range read, each blob's
-// BLAKE3 verified, positional writes, all-zero blocks left as holes), hard
-// links, and metadata bottom-up (owner, xattrs, mode, mtime; directories
-// last). No symlink below the target is ever followed: every operation is
+// anything is written). Trees are shared by ID, so a few kilobytes of
+// trees can describe billions of entries: before building anything per
+// entry, the plan counts the snapshot's trees once per unique tree
+// (limits.go) and refuses, with ErrLimit, a snapshot that declares more
+// than the restore's Limits allow or whose trees hold more than it
+// declares or the Limits allow (entries, bytes, depth). Diff and Verify
+// count the same way. Hard-link names that disagree (one inode, two
+// contents or modes) are refused too. Then the restore runs four passes:
+// structure top-down, data by pack range (neighbouring frames merged into
+// one range read, each blob's BLAKE3 verified, positional writes, all-zero
+// blocks left as holes, all-zero blobs not written at all), hard links,
+// and metadata bottom-up (owner, xattrs, mode, mtime; directories last).
+// No symlink below the target is ever followed: every operation is
 // relative to a directory file descriptor opened without following links.
+//
+// Before anything is read or written, the target (resolved once: the
+// symlinks of its deepest existing ancestor) passes the target policy
+// (restore_target.go): the root, system directories (/etc, /usr, /var,
+// /boot ... themselves, and anything below /etc, /bin, /usr/bin, /usr/lib*,
+// /usr/share ...) and the restoring user's home are refused whatever the
+// options (ErrTargetRefused). A non-empty directory is made identical to
+// the snapshot, removing what the snapshot lacks, only when this host has
+// a files cache for it (sandsnap restored or backed it up here), it holds
+// an unfinished restore's marker, or RestoreOptions.Delete is set. Without
+// a cache folder (Options.CacheDir "", the CLI's --no-cache) there is no
+// record, so such restores need Delete.
+//
+// A missing or empty target is restored into a staging sibling
+// (.<name>.sandsnap-<pid>-<random>, flock'ed while it runs) and renamed
+// into place at the end; a failed or cancelled restore removes it, so
+// nothing half-restored appears under the target's name. An empty target
+// keeps its own owner, mode, mtime and xattrs. A later restore removes the
+// staging siblings of processes that are gone. A non-empty target, a mount
+// point and a target whose parent is not writable are restored in place,
+// holding the directory's flock and the marker DIR/.sandsnap-restoring
+// (snapshot, start, host, pid) from before the first change until after
+// the last: Backup refuses such a directory (ErrIncomplete), DirStatus
+// reports it, and a snapshot whose root holds that name is refused. A
+// failed run in place removes its temporary files and the unfinished files
+// it created; the next run, finding the marker, removes changed files
+// before writing them again instead of writing beside them, so a retry
+// after ENOSPC needs no more room than the snapshot.
+//
+// RestoreOptions.DryRun applies the policy, plans, and compares the target
+// read-only with the real run's unchanged test: RestoreStats.Actions lists
+// what would be written, created, linked and removed, and the counts are
+// the real run's. DirStatus reports what this host knows of a directory:
+// its files-cache record and an unfinished restore's marker.
+//
+// # Reading without restoring
+//
+// Repository.FS opens a snapshot as an io/fs file system (SnapshotFS):
+// directories are loaded as lookups reach them, through the tree cache;
+// a read of a file fetches only the frames that hold the bytes asked for,
+// one range read each (through the host cache when the store is one),
+// checks every blob's BLAKE3 and keeps recently used frames in a bounded
+// cache. Symlinks are never followed. The FS holds a lease until Close,
+// as a restore does. Its storage access goes through one type,
+// blobReader (fs_blobs.go), the seam the planned blob layer replaces.
+//
+// # Copies that fail verification
+//
+// Every read of a pack, a frame or an index delta is verified (BLAKE3 of
+// the object or of each blob). When the bytes fail, the copy the store
+// served may be what is damaged (a host cache's file that rotted on this
+// disk) while the store holds a good object: the copy is dropped with
+// store.Invalidate (a no-op for stores that keep none), the event is
+// logged, and the object is read once more. A second failure is the
+// object's own corruption and is reported naming it. A restore drops a
+// pack's copy once, then re-reads each frame that failed.
 //
 // # Garbage collection
 //
@@ -60,7 +124,7 @@
 // clock/, or a lease's own write), never a host's clock. Snapshot created
 // and expires stamps are store time too.
 //
-// Writer protocol (Backup; Restore does steps 1 and 5):
+// Writer protocol (Backup; Restore and an open SnapshotFS do steps 1 and 5):
 //
 //  1. write leases/<random id>, renewed every LeaseTTL/3 (default 15 min)
 //     by a goroutine; then read gc/state and treat every blob whose every

@@ -141,8 +141,8 @@ func TestOpenRefusesNewerVersion(t *testing.T) {
 	if err := st.Save(ctx, configName, []byte("not json"), store.SaveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(ctx, st, Options{}); !errors.Is(err, ErrNoRepository) {
-		t.Errorf("Open with a garbage config = %v; want ErrNoRepository", err)
+	if _, err := Open(ctx, st, Options{}); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("Open with a garbage config = %v; want ErrBadConfig", err)
 	}
 }
 

@@ -211,16 +211,7 @@ func TestGCRecovers(t *testing.T) {
 				return faulty.None
 			}})
 			r := newGCRepo(t, st)
-			// The first snapshot expires: the blobs it shares with the
-			// live one sit in its packs, which get repacked.
-			if _, err := r.Backup(ctx, gcSource(t, 1), BackupOptions{TTL: time.Minute}); err != nil {
-				t.Fatal(err)
-			}
-			src := gcSource(t, 0)
-			h, err := r.Backup(ctx, src, BackupOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			h, src := backupRepackable(t, r)
 			for i := range 3 {
 				if _, err := r.Backup(ctx, gcSource(t, i+2), BackupOptions{TTL: time.Minute}); err != nil {
 					t.Fatal(err)

@@ -84,6 +84,24 @@ func gcSource(t *testing.T, i int) string {
 	return dir
 }
 
+// backupRepackable backs up two sources that share a subtree into r: the
+// first expires after a minute, the second (whose handle and source it
+// returns) has no TTL. The expired snapshot holds the shared blobs in its
+// packs, so once it has expired gc repacks them.
+func backupRepackable(t *testing.T, r *Repository) (Handle, string) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := r.Backup(ctx, gcSource(t, 1), BackupOptions{TTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	src := gcSource(t, 0)
+	h, err := r.Backup(ctx, src, BackupOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, src
+}
+
 // readFiles returns every regular file under dir by relative path.
 func readFiles(t *testing.T, dir string) map[string][]byte {
 	t.Helper()
@@ -492,7 +510,8 @@ func TestRemoveSnapshot(t *testing.T) {
 }
 
 // TestExpiryByStoreClock: expiry follows the store's clock, whatever the
-// host's says.
+// host's says; Restore and FS refuse an expired snapshot and leave no
+// lease behind.
 func TestExpiryByStoreClock(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -526,6 +545,13 @@ func TestExpiryByStoreClock(t *testing.T) {
 		_, err = r.Restore(ctx, h.ID, filepath.Join(t.TempDir(), "dst"), RestoreOptions{})
 		if got := errors.Is(err, ErrExpired); got != tt.expired {
 			t.Errorf("after %v: restore: %v; want expired %v", tt.advance, err, tt.expired)
+		}
+		fsys, err := r.FS(ctx, h.ID)
+		if got := errors.Is(err, ErrExpired); got != tt.expired || (err != nil && !got) {
+			t.Errorf("after %v: FS: %v; want expired %v", tt.advance, err, tt.expired)
+		}
+		if err == nil {
+			fsys.Close()
 		}
 	}
 	if names := objectNames(t, st); len(names) > 0 {
@@ -663,16 +689,7 @@ func TestGCRestoreLease(t *testing.T) {
 	clock := newTestClock()
 	base := mem.NewWithClock(clock.now)
 	r := newGCRepo(t, base)
-	// The expired snapshot holds the blobs it shares with the live one
-	// in its packs: gc repacks them.
-	if _, err := r.Backup(ctx, gcSource(t, 1), BackupOptions{TTL: time.Minute}); err != nil {
-		t.Fatal(err)
-	}
-	src := gcSource(t, 0)
-	h, err := r.Backup(ctx, src, BackupOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, src := backupRepackable(t, r)
 	clock.advance(time.Hour)
 	var (
 		once sync.Once

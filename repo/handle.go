@@ -134,10 +134,27 @@ func (r *Repository) storeNowOrHost(ctx context.Context) time.Time {
 type ListOptions struct {
 	Name       string // only snapshots with this name
 	AllExpired bool   // include expired snapshots
+	// OnSkip, if set, is called on the calling goroutine for each snapshot
+	// object that the listing leaves out because it cannot be read or
+	// decoded (unreadable, corrupt, written by a newer sandsnap); err
+	// names the object. Nil logs each with Options.Logf. Either way the
+	// listing goes on: one bad object does not hide the others.
+	OnSkip func(object string, err error)
+}
+
+// skip reports a snapshot object left out of a listing.
+func (o ListOptions) skip(r *Repository, object string, err error) {
+	if o.OnSkip != nil {
+		o.OnSkip(object, err)
+		return
+	}
+	r.opts.Logf("listing without %s: %v", object, err)
 }
 
 // Snapshots returns the handles of the repository's snapshots, newest
-// first.
+// first. A snapshot object that cannot be read or decoded is left out and
+// reported to opts.OnSkip; only a failed listing of the objects (or the
+// end of ctx) fails the call.
 func (r *Repository) Snapshots(ctx context.Context, opts ListOptions) ([]Handle, error) {
 	var ids []chunk.ID
 	err := r.st.List(ctx, snapshotPrefix, func(fi store.Info) error {
@@ -165,11 +182,14 @@ func (r *Repository) Snapshots(ctx context.Context, opts ListOptions) ([]Handle,
 	out := make([]Handle, 0, len(ids))
 	for _, id := range ids {
 		s, err := r.Snapshot(ctx, id)
-		if errors.Is(err, ErrSnapshotNotFound) {
+		switch {
+		case errors.Is(err, ErrSnapshotNotFound):
 			continue // removed while we listed
-		}
-		if err != nil {
+		case err != nil && ctx.Err() != nil:
 			return nil, err
+		case err != nil:
+			opts.skip(r, snapshotPrefix+id.String(), err)
+			continue
 		}
 		if opts.Name != "" && s.Name != opts.Name {
 			continue
@@ -190,7 +210,8 @@ func (r *Repository) Snapshots(ctx context.Context, opts ListOptions) ([]Handle,
 // Resolve turns what a user typed into a snapshot ID: a full ID, a unique
 // ID prefix of at least 8 hex digits, "-" (a handle's JSON on stdin), a
 // path to a file holding a handle's JSON, or a snapshot name (the newest
-// live snapshot with that name).
+// live snapshot with that name, among those that can be read: snapshot
+// objects that cannot are logged with Options.Logf and passed over).
 func (r *Repository) Resolve(ctx context.Context, arg string, stdin io.Reader) (chunk.ID, error) {
 	if id, err := chunk.ParseID(arg); err == nil {
 		return id, nil

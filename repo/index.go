@@ -132,20 +132,28 @@ func (x *index) loadOnce(ctx context.Context, st store.Store, logf func(string, 
 	g.SetLimit(8)
 	for _, name := range names {
 		g.Go(func() error {
-			data, err := store.LoadAll(ctx, st, name, 0, 0)
-			if errors.Is(err, store.ErrNotFound) {
+			// A delta that fails its hash is read once more, after its
+			// cached copy (if any) is dropped: healRead.
+			var data []byte
+			err := healRead(ctx, st, logf, name, func() error {
+				var err error
+				if data, err = store.LoadAll(ctx, st, name, 0, 0); err == nil && chunk.Hash(data).String() != strings.TrimPrefix(name, indexPrefix) {
+					err = fmt.Errorf("%w: content does not match its name", pack.ErrCorrupt)
+				}
+				return err
+			})
+			switch {
+			case errors.Is(err, store.ErrNotFound):
 				gone.Do(func() { vanished = true })
 				return nil
-			}
-			if err != nil {
-				return fmt.Errorf("repo: read index %s: %w", name, err)
-			}
-			// A corrupt delta is skipped, not fatal: the repository stays
-			// usable (a blob only it listed is reported missing where it is
-			// needed) and verify names the object.
-			if want := strings.TrimPrefix(name, indexPrefix); chunk.Hash(data).String() != want {
-				logf("skipping index %s: %v: content does not match its name", name, pack.ErrCorrupt)
+			case errors.Is(err, pack.ErrCorrupt):
+				// A corrupt delta is skipped, not fatal: the repository
+				// stays usable (a blob only it listed is reported missing
+				// where it is needed) and verify names the object.
+				logf("skipping index %s: %v", name, err)
 				return nil
+			case err != nil:
+				return fmt.Errorf("repo: read index %s: %w", name, err)
 			}
 			entries, err := pack.DecodeIndex(data)
 			if err != nil {

@@ -29,7 +29,7 @@ var ErrLeaseLapsed = errors.New("repo: lease lapsed")
 // the rest tells a human whose lease it is.
 type leaseBody struct {
 	Writer     string    `json:"writer"`
-	Kind       string    `json:"kind"` // "backup" or "restore"
+	Kind       string    `json:"kind"` // "backup", "restore" or "fs" (an open SnapshotFS)
 	Host       string    `json:"host"`
 	PID        int       `json:"pid"`
 	Started    time.Time `json:"started"` // host clock, informational

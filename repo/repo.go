@@ -73,8 +73,11 @@ var compressionLevels = map[string]zstd.EncoderLevel{
 }
 
 func (c Config) validate() error {
-	if c.Version > FormatVersion || c.Version < 1 {
+	if c.Version > FormatVersion {
 		return fmt.Errorf("%w: config says version %d, this sandsnap reads %d", ErrVersion, c.Version, FormatVersion)
+	}
+	if c.Version < 1 {
+		return fmt.Errorf("repo: config: version %d", c.Version)
 	}
 	if err := c.Chunker.Validate(); err != nil {
 		return fmt.Errorf("repo: config: %w", err)
@@ -215,8 +218,9 @@ func Init(ctx context.Context, st store.Store, init InitOptions, opts Options) (
 }
 
 // Open opens the repository in st, reading its config and index. It fails
-// with ErrNoRepository when st holds none and ErrVersion when a newer
-// sandsnap wrote it.
+// with ErrNoRepository when st holds no config object, ErrBadConfig when
+// the config object cannot be read as one (garbage, truncated, values out
+// of range), and ErrVersion when a newer sandsnap wrote it.
 func Open(ctx context.Context, st store.Store, opts Options) (*Repository, error) {
 	opts.fill()
 	data, err := store.LoadAll(ctx, st, configName, 0, 0)
@@ -228,26 +232,65 @@ func Open(ctx context.Context, st store.Store, opts Options) (*Repository, error
 	}
 	var cfg Config
 	if err := json.Unmarshal(data, &cfg); err != nil {
-		return nil, fmt.Errorf("%w: %s is not a sandsnap config: %v", ErrNoRepository, configName, err)
+		return nil, fmt.Errorf("%w: object %s is not a sandsnap config (%d bytes): %v", ErrBadConfig, configName, len(data), err)
 	}
 	if err := cfg.validate(); err != nil {
-		return nil, err
+		if errors.Is(err, ErrVersion) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: object %s: %v", ErrBadConfig, configName, err)
 	}
 	return newRepository(ctx, st, cfg, opts)
 }
 
 // OpenOrInit opens the repository in st, creating it first when there is
-// none (a concurrent creator wins cleanly: its config is used).
+// none (a concurrent creator wins cleanly: its config is used). A store
+// that holds repository objects (packs, index deltas, snapshots) but no
+// config is refused with ErrConfigMissing: a new config would pick a new
+// chunker polynomial, and nothing backed up afterwards would deduplicate
+// against what is there.
 func OpenOrInit(ctx context.Context, st store.Store, opts Options) (*Repository, error) {
 	r, err := Open(ctx, st, opts)
 	if !errors.Is(err, ErrNoRepository) {
 		return r, err
+	}
+	if err := checkNoObjects(ctx, st); err != nil {
+		// A creator that raced with us writes its config before any
+		// other object: look again before refusing.
+		if r, oerr := Open(ctx, st, opts); !errors.Is(oerr, ErrNoRepository) {
+			return r, oerr
+		}
+		return nil, err
 	}
 	r, err = Init(ctx, st, InitOptions{}, opts)
 	if errors.Is(err, store.ErrExists) {
 		return Open(ctx, st, opts)
 	}
 	return r, err
+}
+
+// errFound stops a listing at its first object.
+var errFound = errors.New("repo: found an object")
+
+// checkNoObjects fails with ErrConfigMissing, naming one object, when st
+// holds anything under packs/, index/ or snapshots/. Each prefix costs one
+// LIST request, stopped at its first object.
+func checkNoObjects(ctx context.Context, st store.Store) error {
+	for _, prefix := range []string{snapshotPrefix, indexPrefix, packPrefix} {
+		var first string
+		err := st.List(ctx, prefix, func(fi store.Info) error {
+			first = fi.Name
+			return errFound
+		})
+		switch {
+		case errors.Is(err, errFound):
+			return fmt.Errorf("%w: the store holds %s but no %s object; refusing to create a new one, which would end deduplication with what is there (restore the %s object, or use a new location)",
+				ErrConfigMissing, first, configName, configName)
+		case err != nil:
+			return fmt.Errorf("repo: list %s: %w", prefix, err)
+		}
+	}
+	return nil
 }
 
 func newRepository(ctx context.Context, st store.Store, cfg Config, opts Options) (*Repository, error) {

@@ -2,9 +2,9 @@ package repo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/sandsnap/sandsnap/chunk"
+	"github.com/sandsnap/sandsnap/manifest"
 )
 
 // RestoreOptions control one restore.
@@ -25,10 +26,14 @@ type RestoreOptions struct {
 	// restored into or backed up identical to the snapshot, removing
 	// what the snapshot lacks. Without it such a target is refused
 	// (ErrTargetRefused). The root and system directories are refused
-	// whatever it says.
+	// whatever it says. Without a cache folder (Options.CacheDir) there
+	// is no record of earlier restores, so every restore into a
+	// non-empty directory needs it.
 	Delete bool
-	// DryRun plans the restore and compares the target without changing
-	// anything; RestoreStats then says what a real run would do.
+	// DryRun plans the restore, applies the target policy and compares
+	// the target read-only, without writing, creating or chmodding
+	// anything; RestoreStats then says what a real run would do, with
+	// the list in RestoreStats.Actions.
 	DryRun bool
 	// Untrusted restores content nobody vouches for: no setuid or setgid
 	// bits, no device files, no xattrs outside user.*, every entry owned
@@ -37,6 +42,10 @@ type RestoreOptions struct {
 	// Limits bound what the restore accepts, checked against what the
 	// snapshot declares and expands to before anything is written.
 	Limits Limits
+
+	// policy is the system the target policy checks against; in-package
+	// tests point it at a fake root.
+	policy targetPolicy
 }
 
 // Limits bound a restore's work. Zero fields take the defaults for the
@@ -78,103 +87,159 @@ type RestoreStats struct {
 	PacksFetched uint64  `json:"packs_fetched"`
 	BytesFetched uint64  `json:"bytes_fetched"`
 	Seconds      float64 `json:"seconds"`
+
+	// DryRun is set when nothing was changed: the counts above (and
+	// PacksFetched, BytesFetched) say what a real run would do, and
+	// Actions lists it.
+	DryRun  bool     `json:"dry_run,omitempty"`
+	Actions []Action `json:"actions,omitempty"`
 }
 
 // Restore makes dir identical to snapshot id and reports what it did.
 //
-// The snapshot and every tree are loaded and checked first, so a snapshot
-// that is expired (ErrExpired), names a path that could escape dir
-// (ErrUnsafePath) or lacks a blob (ErrBlobNotFound) is refused before
-// anything is written. dir is created if missing and must otherwise be a
-// directory (ErrNotDir); it is resolved once, and nothing below it is ever
-// followed through a symlink: every operation is relative to a directory
-// descriptor opened without following links. An existing dir is restored
-// in place: entries the snapshot lacks are removed, entries of the wrong
-// type replaced, files whose size, mtime and chunk IDs match are kept, and
-// changed files are written to a temporary name and renamed over the old
-// one. The root's own mode, owner and mtime are left as they are.
+// The target is checked first, before anything is read from the store or
+// written (restore_target.go): the root, system directories and the
+// user's home are refused, and so is a non-empty directory that sandsnap
+// has no record of (no files cache for it on this host, no unfinished
+// restore's marker) unless opts.Delete is set (ErrTargetRefused); a
+// target that is not a directory is ErrNotDir. dir is resolved once, and
+// nothing below it is ever followed through a symlink: every operation is
+// relative to a directory descriptor opened without following links.
+//
+// The snapshot and every tree are then loaded and checked, so a snapshot
+// that is expired (ErrExpired), names a path that could escape dir or
+// holds the marker's reserved name (ErrUnsafePath) or lacks a blob
+// (ErrBlobNotFound) is refused before anything is written. With
+// opts.DryRun nothing is written at all: RestoreStats says what a real
+// run would do (restore_dryrun.go).
+//
+// A missing or empty dir is restored into a staging sibling renamed into
+// place at the end, so a failed or cancelled restore leaves it as it was
+// (restore_stage.go). An existing dir is restored in place under an
+// incomplete marker (restore_marker.go) that is removed only once the
+// restore has finished: entries the snapshot lacks are removed, entries
+// of the wrong type replaced, files whose size, mtime and chunk IDs match
+// are kept, and changed files are written to a temporary name and renamed
+// over the old one (or, after an unfinished run, rewritten in place). The
+// root's own mode, owner and mtime are never the snapshot's.
 //
 // A corrupt, truncated or missing pack fails the restore with an error
-// that names the pack and a file that needed it; dir may then hold a
-// partial restore, and nothing outside dir has been touched.
+// that names the pack and a file that needed it; nothing outside dir has
+// been touched.
 func (r *Repository) Restore(ctx context.Context, id chunk.ID, dir string, opts RestoreOptions) (RestoreStats, error) {
 	start := time.Now()
-	snap, err := r.Snapshot(ctx, id)
+	tgt, err := r.checkTarget(dir, opts)
 	if err != nil {
 		return RestoreStats{}, err
+	}
+	snap, release, err := r.restoreLease(ctx, id)
+	if err != nil {
+		return RestoreStats{}, err
+	}
+	defer release()
+	x, err := r.planRestore(ctx, snap, tgt, opts)
+	if err != nil {
+		return x.stats(start), fmt.Errorf("repo: restore %s: %w", id.Str(), err)
+	}
+	if opts.DryRun {
+		if err := x.dryRun(ctx, tgt); err != nil {
+			return x.stats(start), fmt.Errorf("repo: dry run of %s to %s: %w", id.Str(), tgt, err)
+		}
+		return x.stats(start), nil
+	}
+	err = x.restoreTo(ctx, tgt, id)
+	if errors.Is(err, errStagedRename) {
+		// Restored in full beside a mount point that statx did not
+		// reveal: the staging copy is gone; restore again, in place.
+		r.opts.Logf("restore %s in place: %v", tgt, err)
+		x.unprogress()
+		if x, err = r.planRestore(ctx, snap, tgt, opts); err == nil {
+			err = x.restoreInPlace(ctx, tgt, id)
+		}
+	}
+	if err != nil {
+		return x.stats(start), fmt.Errorf("repo: restore %s to %s: %w", id.Str(), tgt, err)
+	}
+	if x.fcNew != nil {
+		x.fcNew.Snapshot = id
+		r.saveFilesCache(tgt.abs, x.fcNew)
+	}
+	return x.stats(start), nil
+}
+
+// restoreLease loads snapshot id, takes a lease for restoring it and
+// checks that it has not expired; the caller calls release when done.
+func (r *Repository) restoreLease(ctx context.Context, id chunk.ID) (snap *manifest.Snapshot, release func(), err error) {
+	snap, err = r.Snapshot(ctx, id)
+	if err != nil {
+		return nil, nil, err
 	}
 	// A lease keeps gc from deleting packs this restore reads (gc may
 	// repack a live snapshot's blobs and delete the old packs); its write
 	// also gives the store's time, by which expiry is judged. A store
 	// that refuses the lease (a read-only token) still restores, with the
 	// host's clock and without that protection.
+	release = func() {}
 	l, now, err := r.acquireLease(ctx, "restore")
 	if err != nil {
 		r.opts.Logf("restore without a lease: %v", err)
 		now = r.opts.Now()
 	} else {
-		defer l.release(ctx)
+		release = func() { l.release(ctx) }
 		if _, err := r.refreshGCView(ctx); err != nil {
-			return RestoreStats{}, err
+			release()
+			return nil, nil, err
 		}
 	}
 	if snap.Expires != nil && !now.Before(*snap.Expires) {
-		return RestoreStats{}, fmt.Errorf("%w: snapshot %s expired at %s", ErrExpired, id, snap.Expires.UTC().Format(time.RFC3339))
+		release()
+		return nil, nil, fmt.Errorf("%w: snapshot %s expired at %s", ErrExpired, id, snap.Expires.UTC().Format(time.RFC3339))
 	}
+	return snap, release, nil
+}
+
+// planRestore builds the restorer of snap into tgt, and its plan. It
+// returns the restorer even on failure, for its stats.
+func (r *Repository) planRestore(ctx context.Context, snap *manifest.Snapshot, tgt *restoreTarget, opts RestoreOptions) (*restorer, error) {
 	x := newRestorer(r, opts)
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return RestoreStats{}, fmt.Errorf("repo: restore target %s: %w", dir, err)
-	}
-	x.fcOld = r.loadFilesCache(abs)
+	x.target = tgt.dir
+	x.fcOld = r.loadFilesCache(tgt.abs)
 	if r.opts.CacheDir != "" {
 		x.fcNew = newFilesCache(fcSize(x.fcOld))
 	}
-	if err := x.plan(ctx, snap.Tree); err != nil {
-		return x.stats(start), fmt.Errorf("repo: restore %s: %w", id.Str(), err)
+	if err := x.plan(ctx, snap); err != nil {
+		return x, err
 	}
-	root, err := openTarget(dir)
-	if err != nil {
-		return x.stats(start), err
+	if _, ok := x.dirs[0].tree.Find(markerName); ok {
+		return x, fmt.Errorf("%w: %q is a name sandsnap reserves for its incomplete-restore marker", ErrUnsafePath, markerName)
 	}
-	defer unix.Close(root)
-	x.root = root
-	x.target = dir
-	if err := x.run(ctx); err != nil {
-		x.cleanup()
-		return x.stats(start), fmt.Errorf("repo: restore %s to %s: %w", id.Str(), dir, err)
-	}
-	if x.fcNew != nil {
-		x.fcNew.Snapshot = id
-		r.saveFilesCache(abs, x.fcNew)
-	}
-	return x.stats(start), nil
+	return x, nil
 }
 
-// openTarget creates dir if needed and opens it. dir itself may be a
-// symlink given by the user: it is resolved here, once.
-func openTarget(dir string) (int, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return -1, fmt.Errorf("repo: restore target %s: %w", dir, err)
+// unprogress takes back what a finished run added to opts.Progress,
+// before the restore runs again.
+func (x *restorer) unprogress() {
+	if p := x.opts.Progress; p != nil {
+		p.Files.Add(-int64(x.nFiles))
+		p.Bytes.Add(-int64(x.nBytes))
+		p.TotalFiles.Add(-int64(x.nFiles))
+		p.TotalBytes.Add(-int64(x.nBytes))
 	}
-	fi, err := os.Stat(abs)
-	switch {
-	case os.IsNotExist(err):
-		if err := os.MkdirAll(abs, 0o755); err != nil {
-			return -1, fmt.Errorf("repo: restore target: %w", err)
-		}
-	case err != nil:
-		return -1, fmt.Errorf("repo: restore target: %w", err)
-	case !fi.IsDir():
-		return -1, fmt.Errorf("repo: restore target %s: %w", dir, ErrNotDir)
+}
+
+// openTarget opens the resolved target directory path, creating it (and
+// its parents) if missing, without following a symlink at its last
+// element.
+func openTarget(path string) (int, error) {
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return -1, fmt.Errorf("create %s: %w", path, err)
 	}
-	fd, err := unix.Open(abs, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err == unix.ENOTDIR || err == unix.ELOOP {
+		return -1, fmt.Errorf("%s: %w", path, ErrNotDir)
+	}
 	if err != nil {
-		if err == unix.ENOTDIR {
-			return -1, fmt.Errorf("repo: restore target %s: %w", dir, ErrNotDir)
-		}
-		return -1, fmt.Errorf("repo: open restore target %s: %w", dir, err)
+		return -1, fmt.Errorf("open %s: %w", path, err)
 	}
 	return fd, nil
 }
@@ -197,6 +262,14 @@ type restorer struct {
 
 	chunkers sync.Pool // *chunk.Chunker, for the unchanged-file check
 	bufs     sync.Pool // *[]byte, stored frames in flight
+
+	// rewrite: the target holds an unfinished restore's marker, so it is
+	// inconsistent anyway: changed files are removed and created again
+	// instead of written beside the old version, so that a retry after
+	// ENOSPC needs no room for two copies.
+	rewrite bool
+	// actions is what a dry run found to do.
+	actions []Action
 
 	// fcOld is the target's files cache from an earlier restore or backup
 	// (files whose stat and content digest match are not read); fcNew
@@ -234,6 +307,8 @@ func (x *restorer) stats(start time.Time) RestoreStats {
 		PacksFetched:   x.packsFetched.Load(),
 		BytesFetched:   x.bytesFetched.Load(),
 		Seconds:        time.Since(start).Seconds(),
+		DryRun:         x.opts.DryRun,
+		Actions:        x.actions,
 	}
 }
 
@@ -310,8 +385,10 @@ func (x *restorer) metadata(ctx context.Context) error {
 	return nil
 }
 
-// cleanup removes the temporary files of a failed restore; the old
-// versions they were to replace are still in place.
+// cleanup, after a failed restore in place, removes its temporary files
+// (the old versions they were to replace are still in place) and the
+// files it created under their final names whose data it did not finish
+// writing: a retry then needs no room for what this run left behind.
 func (x *restorer) cleanup() {
 	for _, f := range x.files {
 		f.mu.Lock()
@@ -319,15 +396,19 @@ func (x *restorer) cleanup() {
 			unix.Close(f.fd)
 			f.fd = -1
 		}
+		name := f.tmp
+		if name == "" && f.write && f.left > 0 {
+			name = f.node.Name
+		}
 		f.mu.Unlock()
-		if f.tmp == "" {
+		if name == "" {
 			continue
 		}
 		dfd, err := x.openBeneath(f.dir.rel, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 		if err != nil {
 			continue
 		}
-		unix.Unlinkat(dfd, f.tmp, 0)
+		unix.Unlinkat(dfd, name, 0)
 		unix.Close(dfd)
 	}
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/sync/errgroup"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/sandsnap/sandsnap/chunk"
 	"github.com/sandsnap/sandsnap/pack"
+	"github.com/sandsnap/sandsnap/store"
 )
 
 // Range planning. Neighbouring frames of one pack are read with one range
@@ -145,8 +148,9 @@ func (x *restorer) data(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	jobs := make(chan frameJob, 2*x.r.opts.Workers)
+	h := &frameHealer{x: x}
 	for range x.r.opts.Workers {
-		g.Go(func() error { return x.writer(gctx, jobs) })
+		g.Go(func() error { return x.writer(gctx, jobs, h) })
 	}
 	g.Go(func() error {
 		defer close(jobs)
@@ -254,27 +258,31 @@ func (x *restorer) getBuf(n int) *[]byte {
 }
 
 // writer decodes frames, verifies each blob against its ID and writes it
-// wherever it goes.
-func (x *restorer) writer(ctx context.Context, jobs <-chan frameJob) error {
+// wherever it goes. A frame that fails verification is read once more
+// (frameHealer) before the restore fails.
+func (x *restorer) writer(ctx context.Context, jobs <-chan frameJob, h *frameHealer) error {
 	var plain []byte
+	var blobs [][]byte
 	for job := range jobs {
 		if err := ctx.Err(); err != nil {
 			x.bufs.Put(job.stored)
 			return err
 		}
 		var err error
-		plain, err = pack.DecodeFrame(x.r.dec, job.fn.f, *job.stored, plain[:0])
+		plain, blobs, err = x.openFrame(job.fn, *job.stored, plain[:0], blobs[:0])
 		x.bufs.Put(job.stored)
-		if err != nil {
-			return packErr(job.rg, err)
+		if errors.Is(err, pack.ErrCorrupt) {
+			plain, blobs, err = h.reread(ctx, job.rg.pack, job.fn, err, plain[:0], blobs[:0])
 		}
-		for _, b := range job.fn.blobs {
-			data, err := pack.Blob(plain, b.e)
-			if err != nil {
-				return fmt.Errorf("pack %s (needed by %q): %w", packName(job.rg.pack), b.targets[0].f.display(), err)
-			}
+		if err != nil {
+			return fmt.Errorf("pack %s (needed by %q): %w", packName(job.rg.pack), job.fn.blobs[0].targets[0].f.display(), err)
+		}
+		for i, b := range job.fn.blobs {
+			// Checked once per blob, not per place it goes: a file of a
+			// million identical zero chunks costs a million skips.
+			zero := allZero(blobs[i])
 			for _, t := range b.targets {
-				if err := x.writeTo(t, data); err != nil {
+				if err := x.writeTo(t, blobs[i], zero); err != nil {
 					return fmt.Errorf("write %q: %w", t.f.display(), err)
 				}
 			}
@@ -283,32 +291,97 @@ func (x *restorer) writer(ctx context.Context, jobs <-chan frameJob) error {
 	return nil
 }
 
-// writeTo writes one blob into its file, opening the file on first use
-// and closing it after its last chunk.
-func (x *restorer) writeTo(t target, data []byte) error {
-	f := t.f
-	f.mu.Lock()
-	if f.fd < 0 {
-		fd, err := x.openBeneath(f.path(), unix.O_WRONLY, 0)
-		if err != nil {
-			f.mu.Unlock()
-			return err
-		}
-		f.fd = fd
-		x.openFiles.Add(1)
+// openFrame decodes a frame's stored bytes into plain and appends to blobs
+// the bytes of each blob fn needs, verified against its ID. Errors wrap
+// pack.ErrCorrupt when the bytes are bad.
+func (x *restorer) openFrame(fn *frameNeed, stored, plain []byte, blobs [][]byte) ([]byte, [][]byte, error) {
+	plain, err := pack.DecodeFrame(x.r.dec, fn.f, stored, plain)
+	if err != nil {
+		return plain, blobs, err
 	}
-	fd := f.fd
-	f.users++
-	f.mu.Unlock()
+	for _, b := range fn.blobs {
+		data, err := pack.Blob(plain, b.e)
+		if err != nil {
+			return plain, blobs, err
+		}
+		blobs = append(blobs, data)
+	}
+	return plain, blobs, nil
+}
 
-	err := writeSparse(fd, data, t.off)
+// frameHealer reads again the frames that failed verification during one
+// data phase. The copy that the store served may be what is damaged (a
+// host cache's file that rotted on this disk) rather than the pack, so the
+// pack's copy is dropped (store.Invalidate), once per pack: frames still
+// streaming from the old copy fail too, and each must then read the new
+// copy rather than drop it again. A frame that fails twice is the pack's
+// own corruption.
+type frameHealer struct {
+	x           *restorer
+	invalidated sync.Map // chunk.ID of the packs whose copies were dropped
+}
+
+// reread fetches frame fn of pack p again, alone, and opens it; cause is
+// the verification failure, returned if the copy cannot be dropped.
+func (h *frameHealer) reread(ctx context.Context, p chunk.ID, fn *frameNeed, cause error, plain []byte, blobs [][]byte) ([]byte, [][]byte, error) {
+	x, name := h.x, packName(p)
+	if _, done := h.invalidated.LoadOrStore(p, true); !done {
+		if err := store.Invalidate(ctx, x.r.st, name); err != nil {
+			x.r.opts.Logf("%s failed verification (%v), and dropping a cached copy failed: %v", name, cause, err)
+			return plain, blobs, cause
+		}
+	}
+	x.r.opts.Logf("%s: frame at %d failed verification (%v); dropped any cached copy and reading it again", name, fn.f.Offset, cause)
+	var stored []byte
+	if fn.f.Length > 0 { // a Load of length 0 would read the whole pack
+		var err error
+		x.packsFetched.Add(1)
+		stored, err = store.LoadAll(ctx, x.r.st, name, int64(fn.f.Offset), int64(fn.f.Length))
+		x.bytesFetched.Add(uint64(len(stored)))
+		if err != nil {
+			return plain, blobs, fmt.Errorf("read again after %v: %w", cause, err)
+		}
+	}
+	return x.openFrame(fn, stored, plain, blobs)
+}
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	var zero [4 << 10]byte
+	for len(b) > 0 {
+		n := min(len(b), len(zero))
+		if !bytes.Equal(b[:n], zero[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// writeTo writes one blob into its file, opening the file on first use
+// and closing it after its last chunk. An all-zero blob (zero) is not
+// written at all: the file was created at its full size as a hole (and
+// the data phase writes only into such files), so it already reads as
+// zeros there, and a terabyte hole costs no time.
+func (x *restorer) writeTo(t target, data []byte, zero bool) error {
+	f := t.f
+	var err error
+	if !zero {
+		fd, oerr := x.acquire(f)
+		if oerr != nil {
+			return oerr
+		}
+		err = writeSparse(fd, data, t.off)
+	}
 
 	f.mu.Lock()
-	f.users--
+	if !zero {
+		f.users--
+	}
 	f.left--
 	done := f.left == 0
 	var cerr error
-	if f.users == 0 && (done || x.openFiles.Load() > maxOpenFiles) {
+	if f.fd >= 0 && f.users == 0 && (done || x.openFiles.Load() > maxOpenFiles) {
 		cerr = unix.Close(f.fd)
 		f.fd = -1
 		x.openFiles.Add(-1)
@@ -327,6 +400,23 @@ func (x *restorer) writeTo(t target, data []byte) error {
 		x.progressFile(0)
 	}
 	return nil
+}
+
+// acquire opens f for writing if it is not open yet and counts the caller
+// as one of its users, who must give it back (writeTo does).
+func (x *restorer) acquire(f *rfile) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fd < 0 {
+		fd, err := x.openBeneath(f.path(), unix.O_WRONLY, 0)
+		if err != nil {
+			return -1, err
+		}
+		f.fd = fd
+		x.openFiles.Add(1)
+	}
+	f.users++
+	return f.fd, nil
 }
 
 // countingReader counts the bytes read through it.

@@ -152,8 +152,8 @@ func (x *restorer) prepareDir(ctx context.Context, g *errgroup.Group, fd int, d 
 			return atPath(displayRel(d.rel), fmt.Errorf("list: %w", err))
 		}
 		for _, name := range names {
-			if _, ok := d.tree.Find(name); ok {
-				continue
+			if _, ok := d.tree.Find(name); ok || (d.rel == "" && name == markerName) {
+				continue // the marker stays until the restore has finished
 			}
 			n, err := x.removeAt(ctx, fd, name)
 			x.removed.Add(n)
@@ -203,7 +203,7 @@ type pathError struct {
 	err  error
 }
 
-func (e *pathError) Error() string { return fmt.Sprintf("%q: %v", e.path, e.err) }
+func (e *pathError) Error() string { return fmt.Sprintf("%q: %v", elidePath(e.path), e.err) }
 func (e *pathError) Unwrap() error { return e.err }
 
 func atPath(path string, err error) error {
@@ -267,6 +267,13 @@ func (x *restorer) prepareFile(ctx context.Context, fd int, d *rdir, i int, exis
 			x.progressFile(int64(n.Size))
 			return nil
 		}
+		if x.rewrite {
+			// After an unfinished run (restorer.rewrite): no second copy.
+			if err := unix.Unlinkat(fd, n.Name, 0); err != nil {
+				return fmt.Errorf("remove: %w", err)
+			}
+			return x.createPlaceholder(fd, d, i)
+		}
 		// Written beside the old version and renamed over it at the end,
 		// so that the old file stays whole until the new one is.
 		for {
@@ -289,11 +296,18 @@ func (x *restorer) prepareFile(ctx context.Context, fd int, d *rdir, i int, exis
 			return err
 		}
 	}
+	return x.createPlaceholder(fd, d, i)
+}
+
+// createPlaceholder creates the file of entry i of d, to be written by
+// the data phase.
+func (x *restorer) createPlaceholder(fd int, d *rdir, i int) error {
+	n := &d.tree.Nodes[i]
 	if err := x.createFile(fd, n.Name, n.Size); err != nil {
 		return err
 	}
 	d.ents[i].fresh = true
-	x.countCreated(f)
+	x.countCreated(d.ents[i].file)
 	return nil
 }
 

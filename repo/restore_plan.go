@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/sandsnap/sandsnap/chunk"
@@ -56,8 +57,9 @@ func (f *rfile) name() string {
 // path returns the file's current path below the target.
 func (f *rfile) path() string { return joinRel(f.dir.rel, f.name()) }
 
-// display returns the file's final path below the target, for messages.
-func (f *rfile) display() string { return joinRel(f.dir.rel, f.node.Name) }
+// display returns the file's final path below the target, for messages:
+// elided in the middle when very long (elidePath).
+func (f *rfile) display() string { return elidePath(joinRel(f.dir.rel, f.node.Name)) }
 
 func joinRel(dir, name string) string {
 	if dir == "" {
@@ -66,76 +68,35 @@ func joinRel(dir, name string) string {
 	return dir + "/" + name
 }
 
-// maxPlanEntries bounds the entries of a snapshot that Restore accepts.
-// Trees are shared by ID, so a small hostile repository could describe an
-// exponentially large directory; real sandboxes hold well under a million
-// entries.
-const maxPlanEntries = 1 << 24
-
-// plan loads every tree of the snapshot and checks it: names, depth, and
-// that every chunk of every file is indexed as a data blob and the chunks
-// add up to the file's size. Nothing is written.
-func (x *restorer) plan(ctx context.Context, rootTree chunk.ID) error {
-	trees := make(map[chunk.ID]*manifest.Tree)
+// plan checks the snapshot against its declaration and the restore's
+// limits, then loads every tree and checks it: names, hard-link groups,
+// and that every chunk of every file is indexed as a data blob and the
+// chunks add up to the file's size. Nothing is written.
+//
+// The declaration is checked first (no tree loaded), then the trees are
+// counted once per unique tree (treeCounter), so that a snapshot which
+// expands to more than it declares or than the limits allow is refused
+// after work that follows its size in the repository; only then is the
+// state per entry built.
+func (x *restorer) plan(ctx context.Context, snap *manifest.Snapshot) error {
+	tc := newTreeCounter(x.loadTree, true)
+	if err := tc.checkSnapshot(ctx, snap, x.opts.Limits.withDefaults(x.opts.Untrusted), !x.opts.Untrusted); err != nil {
+		return err
+	}
 	links := make(map[uint64]*rfile)
 	x.linkNames = make(map[uint64]uint64)
-	entries := 0
 	x.dirs = []*rdir{{}}
-	ids := []chunk.ID{rootTree}
+	ids := []chunk.ID{snap.Tree}
 	for i := 0; i < len(x.dirs); i++ {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		d := x.dirs[i]
-		if d.depth > manifest.MaxDepth {
-			return fmt.Errorf("%w: %q is more than %d directories deep", ErrUnsafePath, d.rel, manifest.MaxDepth)
-		}
-		t, ok := trees[ids[i]]
+		t, ok := tc.trees[ids[i]]
 		if !ok {
-			var err error
-			if t, err = x.loadTree(ctx, ids[i], d.rel); err != nil {
-				return err
-			}
-			trees[ids[i]] = t
+			t = &manifest.Tree{} // the zero ID: an empty tree
 		}
-		if entries += len(t.Nodes); entries > maxPlanEntries {
-			return fmt.Errorf("%w: more than %d entries", manifest.ErrInvalid, maxPlanEntries)
-		}
-		d.tree = t
-		d.ents = make([]rent, len(t.Nodes))
-		for j := range t.Nodes {
-			n := &t.Nodes[j]
-			switch n.Type {
-			case manifest.TypeDir:
-				x.nDirs++
-				sub := &rdir{rel: joinRel(d.rel, n.Name), depth: d.depth + 1}
-				d.ents[j].sub = sub
-				x.dirs = append(x.dirs, sub)
-				ids = append(ids, n.Subtree)
-			case manifest.TypeFile:
-				f := &rfile{dir: d, node: n, fd: -1}
-				if err := x.checkContent(f); err != nil {
-					return err
-				}
-				if n.LinkID != 0 {
-					x.linkNames[n.LinkID]++
-					if l, ok := links[n.LinkID]; ok {
-						f.leader = l
-					} else {
-						links[n.LinkID] = f
-					}
-				}
-				d.ents[j].file = f
-				x.files = append(x.files, f)
-				x.nFiles++
-				x.nBytes += n.Size
-			case manifest.TypeSymlink:
-				x.nSymlinks++
-			case manifest.TypeFIFO:
-				x.nOther++
-			default:
-				return fmt.Errorf("%q: %w: unknown type %v", joinRel(d.rel, n.Name), manifest.ErrInvalid, n.Type)
-			}
+		if err := x.planDir(x.dirs[i], t, links, &ids); err != nil {
+			return err
 		}
 	}
 	if p := x.opts.Progress; p != nil {
@@ -145,32 +106,94 @@ func (x *restorer) plan(ctx context.Context, rootTree chunk.ID) error {
 	return nil
 }
 
-// loadTree loads and checks the tree of directory rel.
-func (x *restorer) loadTree(ctx context.Context, id chunk.ID, rel string) (*manifest.Tree, error) {
+// planDir builds the state of directory d, whose tree is t: its
+// subdirectories join x.dirs (their tree IDs join ids), its files
+// x.files. links holds the first name of each hard-link group met so far.
+func (x *restorer) planDir(d *rdir, t *manifest.Tree, links map[uint64]*rfile, ids *[]chunk.ID) error {
+	d.tree = t
+	d.ents = make([]rent, len(t.Nodes))
+	for j := range t.Nodes {
+		n := &t.Nodes[j]
+		switch n.Type {
+		case manifest.TypeDir:
+			x.nDirs++
+			sub := &rdir{rel: joinRel(d.rel, n.Name), depth: d.depth + 1}
+			d.ents[j].sub = sub
+			x.dirs = append(x.dirs, sub)
+			*ids = append(*ids, n.Subtree)
+		case manifest.TypeFile:
+			f := &rfile{dir: d, node: n, fd: -1}
+			if err := x.checkContent(f); err != nil {
+				return err
+			}
+			if err := x.joinLinkGroup(f, links); err != nil {
+				return err
+			}
+			d.ents[j].file = f
+			x.files = append(x.files, f)
+			x.nFiles++
+			x.nBytes += n.Size
+		case manifest.TypeSymlink:
+			x.nSymlinks++
+		case manifest.TypeFIFO:
+			x.nOther++
+		default:
+			return fmt.Errorf("%q: %w: unknown type %v", elidePath(joinRel(d.rel, n.Name)), manifest.ErrInvalid, n.Type)
+		}
+	}
+	return nil
+}
+
+// joinLinkGroup makes f a later name of its hard-link group, if the group
+// already has a first name, after checking that the two agree: one inode
+// has one content, size, mode, owner, mtime and set of xattrs, and a
+// snapshot that says otherwise cannot be restored as it says.
+func (x *restorer) joinLinkGroup(f *rfile, links map[uint64]*rfile) error {
+	n := f.node
+	if n.LinkID == 0 {
+		return nil
+	}
+	x.linkNames[n.LinkID]++
+	l, ok := links[n.LinkID]
+	if !ok {
+		links[n.LinkID] = f
+		return nil
+	}
+	if what := nodeDiff(l.node, n); len(what) > 0 {
+		return fmt.Errorf("%w: hard links %q and %q (link group %d) differ in %s",
+			manifest.ErrInvalid, l.display(), f.display(), n.LinkID, strings.Join(what, ", "))
+	}
+	f.leader = l
+	return nil
+}
+
+// loadTree loads and checks the tree of the directory whose path rel
+// returns (a treeLoader).
+func (x *restorer) loadTree(ctx context.Context, id chunk.ID, rel func() string) (*manifest.Tree, error) {
 	t, err := x.r.loadTree(ctx, id)
 	if errors.Is(err, manifest.ErrBadName) {
-		return nil, fmt.Errorf("%w: directory %q: %w", ErrUnsafePath, displayRel(rel), err)
+		return nil, fmt.Errorf("%w: directory %q: %w", ErrUnsafePath, rel(), err)
+	}
+	if err == nil {
+		err = checkTree(t)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("directory %q: %w", displayRel(rel), err)
-	}
-	if err := checkTree(rel, t); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("directory %q: %w", rel(), err)
 	}
 	return t, nil
 }
 
 // checkTree refuses a tree whose names could escape its directory or
-// collide: DecodeTree already refuses them, but the restore must not
-// depend on a decoder's checks for its safety.
-func checkTree(rel string, t *manifest.Tree) error {
+// collide (ErrUnsafePath): DecodeTree already refuses them, but the
+// restore must not depend on a decoder's checks for its safety.
+func checkTree(t *manifest.Tree) error {
 	for i := range t.Nodes {
 		name := t.Nodes[i].Name
 		if err := manifest.ValidName(name); err != nil {
-			return fmt.Errorf("%w: %q in directory %q: %w", ErrUnsafePath, name, displayRel(rel), err)
+			return fmt.Errorf("%w: %q: %w", ErrUnsafePath, name, err)
 		}
 		if i > 0 && t.Nodes[i-1].Name >= name {
-			return fmt.Errorf("%w: %q in directory %q: %w", ErrUnsafePath, name, displayRel(rel), manifest.ErrUnsorted)
+			return fmt.Errorf("%w: %q: %w", ErrUnsafePath, name, manifest.ErrUnsorted)
 		}
 	}
 	return nil

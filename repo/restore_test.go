@@ -50,7 +50,19 @@ func backupOf(t testing.TB, r *repo.Repository, src string, opts repo.BackupOpti
 
 func restoreOK(t testing.TB, r *repo.Repository, id chunk.ID, dst string) repo.RestoreStats {
 	t.Helper()
-	s, err := r.Restore(context.Background(), id, dst, repo.RestoreOptions{})
+	return restoreWith(t, r, id, dst, repo.RestoreOptions{})
+}
+
+// restoreOver restores in place with Delete: these repositories have no
+// cache folder, so nothing records that dst was restored before.
+func restoreOver(t testing.TB, r *repo.Repository, id chunk.ID, dst string) repo.RestoreStats {
+	t.Helper()
+	return restoreWith(t, r, id, dst, repo.RestoreOptions{Delete: true})
+}
+
+func restoreWith(t testing.TB, r *repo.Repository, id chunk.ID, dst string, opts repo.RestoreOptions) repo.RestoreStats {
+	t.Helper()
+	s, err := r.Restore(context.Background(), id, dst, opts)
 	if err != nil {
 		t.Fatalf("Restore to %s: %v", dst, err)
 	}
@@ -150,7 +162,7 @@ func TestRestoreFidelity(t *testing.T) {
 	}
 
 	// Restoring again in place changes nothing and fetches nothing.
-	s2 := restoreOK(t, r, h.ID, dst)
+	s2 := restoreOver(t, r, h.ID, dst)
 	sameTree(t, src, dst, rep.Skipped...)
 	if s2.FilesWritten != 0 || s2.Removed != 0 || s2.PacksFetched != 0 || s2.FilesUnchanged != s2.Files {
 		t.Errorf("second restore stats %+v; want every file unchanged", s2)
@@ -271,7 +283,7 @@ func TestRestoreInPlace(t *testing.T) {
 			outside := t.TempDir()
 			restoreOK(t, r, h.ID, dst)
 			tt.change(t, dst, outside)
-			s := restoreOK(t, r, h.ID, dst)
+			s := restoreOver(t, r, h.ID, dst)
 			sameTree(t, src, dst)
 			if s.FilesWritten != tt.written || s.FilesUnchanged != tt.unchanged || s.Removed != tt.remove {
 				t.Errorf("written %d, unchanged %d, removed %d; want %d, %d, %d",
@@ -308,7 +320,7 @@ func TestRestoreHardLinks(t *testing.T) {
 	mustDo(t, os.Remove(p))
 	writeFile(t, p, []byte("one inode"))
 	mustDo(t, os.Chtimes(p, fi.ModTime(), fi.ModTime()))
-	s = restoreOK(t, r, h.ID, dst)
+	s = restoreOver(t, r, h.ID, dst)
 	sameTree(t, src, dst)
 	if s.FilesWritten != 0 || s.FilesUnchanged != 2 || s.Removed != 1 {
 		t.Errorf("relink: written %d, unchanged %d, removed %d; want 0, 2, 1", s.FilesWritten, s.FilesUnchanged, s.Removed)
@@ -389,7 +401,7 @@ func TestRestorePlantedSymlink(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dst, outside := t.TempDir(), t.TempDir()
 			mustDo(t, tt.plant(dst, outside))
-			restoreOK(t, r, h.ID, dst)
+			restoreOver(t, r, h.ID, dst)
 			sameTree(t, src, dst)
 			if names := dirNames(t, outside); len(names) != 0 {
 				t.Errorf("restore wrote through a planted symlink: %v", names)
@@ -462,34 +474,52 @@ func dataPack(t *testing.T, st store.Store) (string, []byte, []pack.Entry) {
 	return found[0], data, entries
 }
 
+// packDamage is one way a data pack can be bad. damage takes what
+// dataPack returns; want is the sentinel a read of the damaged pack
+// fails with, when one fits.
+type packDamage struct {
+	name   string
+	want   error
+	damage func(st *mem.Store, name string, data []byte, es []pack.Entry) error
+}
+
+// packDamages flip a byte inside the first frame, cut the pack in the
+// middle of it, or remove the pack.
+var packDamages = []packDamage{
+	{"corrupt", pack.ErrCorrupt, func(st *mem.Store, name string, data []byte, es []pack.Entry) error {
+		bad := bytes.Clone(data)
+		bad[es[0].Frame.Offset+es[0].Frame.Length/2] ^= 0x40
+		return st.Save(context.Background(), name, bad, store.SaveOptions{})
+	}},
+	{"truncated", nil, func(st *mem.Store, name string, data []byte, es []pack.Entry) error {
+		return st.Save(context.Background(), name, data[:es[0].Frame.Offset+es[0].Frame.Length/2], store.SaveOptions{})
+	}},
+	{"missing", store.ErrNotFound, func(st *mem.Store, name string, _ []byte, _ []pack.Entry) error {
+		return st.Remove(context.Background(), name)
+	}},
+}
+
+// damagedRepo backs up one file, big.bin, into a new repository and
+// damages its data pack; it returns the repository, the snapshot and the
+// pack's name.
+func damagedRepo(t *testing.T, d packDamage) (*repo.Repository, chunk.ID, string) {
+	t.Helper()
+	src := t.TempDir()
+	writeFile(t, filepath.Join(src, "big.bin"), randomBytes(3, 600<<10))
+	st := mem.New()
+	r := newTestRepo(t, st, repo.Options{Workers: 1})
+	h := backupOf(t, r, src, repo.BackupOptions{})
+	name, data, es := dataPack(t, st)
+	mustDo(t, d.damage(st, name, data, es))
+	return r, h.ID, name
+}
+
 func TestRestoreBadPack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tests := []struct {
-		name   string
-		damage func(st *mem.Store, name string, data []byte, es []pack.Entry) error
-	}{
-		{"corrupt", func(st *mem.Store, name string, data []byte, es []pack.Entry) error {
-			bad := bytes.Clone(data)
-			bad[es[0].Frame.Offset+es[0].Frame.Length/2] ^= 0x40
-			return st.Save(ctx, name, bad, store.SaveOptions{})
-		}},
-		{"truncated", func(st *mem.Store, name string, data []byte, es []pack.Entry) error {
-			return st.Save(ctx, name, data[:es[0].Frame.Offset+es[0].Frame.Length/2], store.SaveOptions{})
-		}},
-		{"missing", func(st *mem.Store, name string, _ []byte, _ []pack.Entry) error {
-			return st.Remove(ctx, name)
-		}},
-	}
-	for _, tt := range tests {
+	for _, tt := range packDamages {
 		t.Run(tt.name, func(t *testing.T) {
-			src := t.TempDir()
-			writeFile(t, filepath.Join(src, "big.bin"), randomBytes(3, 600<<10))
-			st := mem.New()
-			r := newTestRepo(t, st, repo.Options{Workers: 1})
-			h := backupOf(t, r, src, repo.BackupOptions{})
-			name, data, es := dataPack(t, st)
-			mustDo(t, tt.damage(st, name, data, es))
+			r, id, name := damagedRepo(t, tt)
 
 			// A fresh target and one that holds an old version of the file.
 			for _, old := range [][]byte{nil, []byte("the old version")} {
@@ -498,18 +528,21 @@ func TestRestoreBadPack(t *testing.T) {
 				if old != nil {
 					writeFile(t, filepath.Join(dst, "big.bin"), old)
 				}
-				_, err := r.Restore(ctx, h.ID, dst, repo.RestoreOptions{})
+				_, err := r.Restore(ctx, id, dst, repo.RestoreOptions{Delete: true})
 				if err == nil {
 					t.Fatal("restore from a damaged pack succeeded")
 				}
 				if !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "big.bin") {
 					t.Errorf("error %q does not name the pack %s and the file big.bin", err, name)
 				}
-				if got := dirNames(t, parent); !slices.Equal(got, []string{"dst"}) {
-					t.Errorf("restore wrote outside its target: %v", got)
+				// A new target is staged beside it: nothing is left.
+				if got, want := dirNames(t, parent), []string{"dst"}; old == nil && len(got) != 0 || old != nil && !slices.Equal(got, want) {
+					t.Errorf("failed restore left %v in the target's parent", got)
 				}
 				if old != nil {
-					if got := dirNames(t, dst); !slices.Equal(got, []string{"big.bin"}) {
+					// In place: the old file, and the marker saying the
+					// restore did not finish.
+					if got := dirNames(t, dst); !slices.Equal(got, []string{".sandsnap-restoring", "big.bin"}) {
 						t.Errorf("failed in-place restore left %v", got)
 					}
 					if got, err := os.ReadFile(filepath.Join(dst, "big.bin")); err != nil || !bytes.Equal(got, old) {
@@ -539,6 +572,23 @@ func storeTree(t *testing.T, st store.Store, treeData []byte) chunk.ID {
 	mustDo(t, err)
 	mustDo(t, st.Save(ctx, "index/"+chunk.Hash(idx).String(), idx, store.SaveOptions{}))
 	snap := &manifest.Snapshot{Version: manifest.Version, Tree: treeID, Dir: "/src", Created: time.Now().UTC()}
+	// Declare what the tree holds, as a backup does: a restore refuses
+	// trees that hold more than their snapshot declares.
+	if tr, err := manifest.DecodeTree(treeData); err == nil {
+		for _, n := range tr.Nodes {
+			switch n.Type {
+			case manifest.TypeFile:
+				snap.Summary.Files++
+				snap.Summary.Bytes += n.Size
+			case manifest.TypeDir:
+				snap.Summary.Dirs++
+			case manifest.TypeSymlink:
+				snap.Summary.Symlinks++
+			default:
+				snap.Summary.Other++
+			}
+		}
+	}
 	sd, err := snap.Encode()
 	mustDo(t, err)
 	id := chunk.Hash(sd)
@@ -648,7 +698,7 @@ func BenchmarkRestore(b *testing.B) {
 		dst := b.TempDir()
 		restoreOK(b, r, h.ID, dst)
 		for b.Loop() {
-			if s := restoreOK(b, r, h.ID, dst); s.FilesWritten != 0 {
+			if s := restoreOver(b, r, h.ID, dst); s.FilesWritten != 0 {
 				b.Fatalf("wrote %d files into an unchanged target", s.FilesWritten)
 			}
 		}

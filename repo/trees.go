@@ -3,6 +3,7 @@ package repo
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -101,16 +102,48 @@ func (c *treeCache) load(ctx context.Context, id chunk.ID) ([]byte, error) {
 	return c.r.loadBlob(ctx, e)
 }
 
+// healRead runs read, which reads object name from st and verifies what
+// it got. When the bytes fail verification (pack.ErrCorrupt), the copy st
+// served may be what is damaged rather than the object (a host cache's
+// file that rotted on this disk while the store holds a good one): the
+// copy is dropped (store.Invalidate, nothing for a store without copies),
+// the event is logged, and read runs once more. A second failure is the
+// object's own corruption and is returned as it is.
+func healRead(ctx context.Context, st store.Store, logf func(string, ...any), name string, read func() error) error {
+	err := read()
+	if !errors.Is(err, pack.ErrCorrupt) {
+		return err
+	}
+	if ierr := store.Invalidate(ctx, st, name); ierr != nil {
+		logf("%s failed verification (%v), and dropping a cached copy failed: %v", name, err, ierr)
+		return err
+	}
+	logf("%s failed verification (%v); dropped any cached copy and reading it again", name, err)
+	if err := read(); err != nil {
+		return err
+	}
+	logf("%s read again from the store: sound", name)
+	return nil
+}
+
 // loadPackBlobs reads a whole pack with one GET, checks its name against
-// its bytes, and returns every blob of type t in it, verified.
+// its bytes, and returns every blob of type t in it, verified. A pack
+// that fails the check is read once more (healRead).
 func (r *Repository) loadPackBlobs(ctx context.Context, id chunk.ID, t pack.BlobType) (map[chunk.ID][]byte, error) {
 	name := packName(id)
-	data, err := store.LoadAll(ctx, r.st, name, 0, 0)
+	var data []byte
+	err := healRead(ctx, r.st, r.opts.Logf, name, func() error {
+		var err error
+		if data, err = store.LoadAll(ctx, r.st, name, 0, 0); err != nil {
+			return fmt.Errorf("repo: read pack %s: %w", name, err)
+		}
+		if chunk.Hash(data) != id {
+			return fmt.Errorf("repo: pack %s: %w: content does not match its name", name, pack.ErrCorrupt)
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("repo: read pack %s: %w", name, err)
-	}
-	if chunk.Hash(data) != id {
-		return nil, fmt.Errorf("repo: pack %s: %w: content does not match its name", name, pack.ErrCorrupt)
+		return nil, err
 	}
 	entries, err := pack.ParseTrailer(id, bytes.NewReader(data), int64(len(data)))
 	if err != nil {
@@ -139,20 +172,28 @@ func (r *Repository) loadPackBlobs(ctx context.Context, id chunk.ID, t pack.Blob
 	return out, nil
 }
 
-// loadBlob fetches one blob with a range read of its frame.
+// loadBlob fetches one blob with a range read of its frame, verified; a
+// blob that fails verification is read once more (healRead).
 func (r *Repository) loadBlob(ctx context.Context, e pack.Entry) ([]byte, error) {
 	name := packName(e.Pack)
-	stored, err := store.LoadAll(ctx, r.st, name, int64(e.Frame.Offset), int64(e.Frame.Length))
-	if err != nil {
-		return nil, fmt.Errorf("repo: read pack %s: %w", name, err)
-	}
-	frame, err := pack.DecodeFrame(r.dec, e.Frame, stored, nil)
-	if err != nil {
-		return nil, fmt.Errorf("repo: pack %s: %w", name, err)
-	}
-	b, err := pack.Blob(frame, e)
-	if err != nil {
-		return nil, fmt.Errorf("repo: pack %s: %w", name, err)
-	}
-	return bytes.Clone(b), nil
+	var b []byte
+	err := healRead(ctx, r.st, r.opts.Logf, name, func() error {
+		var stored []byte
+		if e.Frame.Length > 0 { // a Load of length 0 would read the whole pack
+			var err error
+			if stored, err = store.LoadAll(ctx, r.st, name, int64(e.Frame.Offset), int64(e.Frame.Length)); err != nil {
+				return fmt.Errorf("repo: read pack %s: %w", name, err)
+			}
+		}
+		frame, err := pack.DecodeFrame(r.dec, e.Frame, stored, nil)
+		if err == nil {
+			b, err = pack.Blob(frame, e)
+		}
+		if err != nil {
+			return fmt.Errorf("repo: pack %s: %w", name, err)
+		}
+		b = bytes.Clone(b) // not the whole frame's memory
+		return nil
+	})
+	return b, err
 }

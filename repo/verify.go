@@ -73,9 +73,13 @@ const (
 // index names exists, is large enough for its frames, and has a trailer
 // that agrees with the index; every snapshot decodes; every tree of every
 // snapshot loads and every file chunk has an index entry whose pack is
-// sound. The objects are listed in the order a backup writes them in
-// reverse (snapshots, index, packs), so a backup that commits while
-// Verify runs is either seen whole or not at all.
+// sound; every snapshot's trees hold no more than it declares and than a
+// trusted restore accepts (DefaultLimits; counted once per unique tree,
+// as Restore does), and the names of each hard-link group agree in
+// content, size, mode, owner, mtime and xattrs. The objects are listed in
+// the order a backup writes them in reverse (snapshots, index, packs), so
+// a backup that commits while Verify runs is either seen whole or not at
+// all.
 //
 // A shared subtree is walked once, so a problem inside it is reported
 // under the first snapshot and path that reached it. Verify returns an
@@ -90,6 +94,8 @@ func (r *Repository) Verify(ctx context.Context, opts VerifyOptions) (VerifyRepo
 		trees: make(map[chunk.ID]bool),
 		// An empty list, not nil, so that JSON shows "problems": [].
 		problems: []Problem{},
+		// Shared by every snapshot's count.
+		counter: newTreeCounter(r.loadTreeAt, false),
 	}
 	snaps, err := v.listSnapshots(ctx)
 	if err != nil {
@@ -132,6 +138,9 @@ type verifier struct {
 	bad      map[chunk.ID]string // packs found missing or corrupt: why
 
 	trees map[chunk.ID]bool // trees walked; used by one goroutine only
+	// counter counts every snapshot's trees (checkBounds), memoized
+	// across snapshots; used by one goroutine only.
+	counter *treeCounter
 }
 
 func (v *verifier) problem(object, path, format string, args ...any) {
@@ -503,6 +512,9 @@ func (v *verifier) checkSnapshots(ctx context.Context, ids []chunk.ID) (int, err
 		}
 		if w.count > maxPathProblemsPerSnapshot {
 			v.problem(name, "", "and %d more unrestorable paths", w.count-maxPathProblemsPerSnapshot)
+		}
+		if err := v.checkBounds(ctx, name, s); err != nil {
+			return n, err
 		}
 	}
 	return n, nil

@@ -86,3 +86,28 @@ func LoadAll(ctx context.Context, s Store, name string, offset, length int64) ([
 	})
 	return buf, err
 }
+
+// Invalidator is an optional capability of a Store that keeps copies of
+// objects apart from where they live (a host cache). Invalidate drops
+// every copy of name that the store keeps, so that the next Load reads
+// the object from the store behind the copy again; it changes nothing in
+// that store, and dropping a copy that does not exist is not an error.
+//
+// A caller calls it when an object's bytes fail a check that the
+// object's own name or index vouches for (a hash mismatch): the copy, not
+// the object, may be what is damaged. Wrappers implement it by forwarding
+// to the store they wrap (through the Invalidate helper), so that the
+// capability is not lost under them, in the way io/fs wrappers keep an
+// fs.ReadDirFS a ReadDirFS.
+type Invalidator interface {
+	Invalidate(ctx context.Context, name string) error
+}
+
+// Invalidate drops the copies of name that s keeps, if s is an
+// Invalidator; for any other store it does nothing and returns nil.
+func Invalidate(ctx context.Context, s Store, name string) error {
+	if inv, ok := s.(Invalidator); ok {
+		return inv.Invalidate(ctx, name)
+	}
+	return nil
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sandsnap/sandsnap/manifest"
 	"github.com/sandsnap/sandsnap/repo"
 	"github.com/sandsnap/sandsnap/store/cache"
 )
@@ -69,6 +71,9 @@ func (a *app) backup(cmd *cobra.Command, dir string, f backupFlags) error {
 	if err != nil {
 		return usageErrorf("--ttl: %v", err)
 	}
+	if err := manifest.ValidSnapshotName(f.name); err != nil {
+		return usageErrorf("--name: %v", err)
+	}
 	// Check the source before touching the repository, so that a typo
 	// does not create an empty repository.
 	fi, err := os.Stat(dir)
@@ -76,13 +81,16 @@ func (a *app) backup(cmd *cobra.Command, dir string, f backupFlags) error {
 		return fmt.Errorf("backup source: %w", err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("backup source %s: not a directory", dir)
+		return &fs.PathError{Op: "backup source", Path: dir, Err: repo.ErrNotDir}
 	}
 	ctx := cmd.Context()
 	a.useCache = true
 	s, err := a.open(ctx, openOrInit)
 	if err != nil {
 		return err
+	}
+	if s.stack.Created && !f.json { // with --json, stderr is for the error object only
+		fmt.Fprintf(a.stderr, "created sandsnap repository %s at %s\n", s.r.Config().ID, s.url)
 	}
 	opts := repo.BackupOptions{
 		Name:           f.name,
@@ -94,7 +102,7 @@ func (a *app) backup(cmd *cobra.Command, dir string, f backupFlags) error {
 		Progress:       new(repo.Progress),
 	}
 	if f.parent != "" && f.parent != autoParent {
-		opts.Parent, err = s.r.Resolve(ctx, f.parent, a.stdin)
+		opts.Parent, err = s.resolve(ctx, f.parent, a.stdin)
 		if err != nil {
 			return fmt.Errorf("--parent: %w", err)
 		}
@@ -112,8 +120,8 @@ func (a *app) backup(cmd *cobra.Command, dir string, f backupFlags) error {
 	} else {
 		err = printBackup(a, out)
 	}
-	if err == nil && len(h.Stats.Skipped) > 0 {
-		err = errPartial
+	if err == nil {
+		err = partial(h.Stats.Skipped)
 	}
 	return err
 }

@@ -33,6 +33,9 @@ func TestBackupUnreadableDirectory(t *testing.T) {
 	}
 	t.Cleanup(func() { os.Chmod(locked, 0o755) }) // so that TempDir can remove it
 	repoDir := filepath.Join(t.TempDir(), "repo")
+	if _, stderr, code := cli(t, "", "--repo", repoDir, "init"); code != 0 {
+		t.Fatalf("init: exit %d, stderr %q", code, stderr)
+	}
 
 	out, stderr, code := cli(t, "", "--repo", repoDir, "--no-cache", "backup", src)
 	if code != exitError || !strings.Contains(stderr, locked) || !strings.Contains(stderr, "permission denied") || out != "" {

@@ -36,7 +36,7 @@ The exit status is 0 whether or not there are differences, 1 on error.`,
 			if err != nil {
 				return err
 			}
-			from, err := s.r.Resolve(ctx, args[0], a.stdin)
+			from, err := s.resolve(ctx, args[0], a.stdin)
 			if err != nil {
 				return err
 			}
@@ -51,7 +51,7 @@ The exit status is 0 whether or not there are differences, 1 on error.`,
 					return err
 				}
 			} else {
-				to, err := s.r.Resolve(ctx, args[1], a.stdin)
+				to, err := s.resolve(ctx, args[1], a.stdin)
 				if err != nil {
 					return err
 				}

@@ -46,7 +46,7 @@ func TestDiffCommand(t *testing.T) {
 		{"no change", []string{"diff", b.ID.String(), src}, 0, "0 added, 0 removed, 0 changed\n", nil},
 		{"no change json", []string{"diff", b.ID.String(), b.ID.String(), "--json"}, 0, "", []repo.Change{}},
 		{"missing B", []string{"diff", a.ID.String()}, 2, "", nil},
-		{"unknown B", []string{"diff", a.ID.String(), "no-such-snapshot"}, 1, "", nil},
+		{"unknown B", []string{"diff", a.ID.String(), "no-such-snapshot"}, exitNotFound, "", nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

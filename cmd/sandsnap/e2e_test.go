@@ -34,9 +34,9 @@ func TestBinary(t *testing.T) {
 		{name: "restore from stdin", args: []string{"restore", "-", filepath.Join(tmp, "dst")}, stdout: "restored"},
 		{name: "verify", args: []string{"verify", "--read-data"}, stdout: "0 problems"},
 		{name: "missing dir", args: []string{"backup", filepath.Join(tmp, "nope")}, code: 1, stderr: "no such file or directory"},
-		{name: "unknown handle", args: []string{"restore", "nothing-by-this-name", filepath.Join(tmp, "x")}, code: 1, stderr: "not found"},
+		{name: "unknown handle", args: []string{"restore", "nothing-by-this-name", filepath.Join(tmp, "x")}, code: exitNotFound, stderr: "not found"},
 		{name: "usage", args: []string{"restore"}, code: 2, stderr: "missing HANDLE"},
-		{name: "no repository", args: []string{"--repo", tmp + "/empty", "ls"}, code: 1, stderr: "no sandsnap repository"},
+		{name: "no repository", args: []string{"--repo", tmp + "/empty", "ls"}, code: exitNoRepository, stderr: "no sandsnap repository"},
 	}
 	var handle []byte
 	for _, s := range steps {

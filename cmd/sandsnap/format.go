@@ -48,3 +48,41 @@ func formatExpires(h repo.Handle) string {
 	}
 	return formatTime(*h.Expires)
 }
+
+// listedStats are the stats a snapshot object records, so the ones a
+// listing knows. The rest of repo.Stats (files read, packs uploaded,
+// seconds, requests) is known only to the process that made the backup;
+// a listing leaves it out rather than print zeros that look measured.
+type listedStats struct {
+	Files    uint64 `json:"files"`
+	Dirs     uint64 `json:"dirs"`
+	Symlinks uint64 `json:"symlinks"`
+	Other    uint64 `json:"other"`
+	Bytes    uint64 `json:"bytes"`
+	BlobsNew uint64 `json:"blobs_new"`
+	BytesNew uint64 `json:"bytes_new"`
+}
+
+// listedHandle is a handle as ls --json and show --json print it: still
+// a handle file (restore reads its "id"), with only the known stats.
+type listedHandle struct {
+	repo.Handle
+	Stats listedStats `json:"stats"`
+}
+
+func listed(h repo.Handle) listedHandle {
+	st := h.Stats
+	return listedHandle{Handle: h, Stats: listedStats{
+		Files: st.Files, Dirs: st.Dirs, Symlinks: st.Symlinks, Other: st.Other,
+		Bytes: st.Bytes, BlobsNew: st.BlobsNew, BytesNew: st.BytesNew,
+	}}
+}
+
+// listedAll is listed over a listing; never nil, so it prints as [].
+func listedAll(hs []repo.Handle) []listedHandle {
+	out := make([]listedHandle, len(hs))
+	for i, h := range hs {
+		out[i] = listed(h)
+	}
+	return out
+}

@@ -57,7 +57,7 @@ func TestRemoveAndGC(t *testing.T) {
 		code int
 		want string // in stderr
 	}{
-		{"rm missing", []string{"rm", gone[0].ID.String()}, 1, "not found"},
+		{"rm missing", []string{"rm", gone[0].ID.String()}, exitNotFound, "not found"},
 		{"rm no args", []string{"rm"}, 2, "missing HANDLE"},
 		{"gc bad threshold", []string{"gc", "--repack-threshold", "2"}, 2, "--repack-threshold"},
 	} {

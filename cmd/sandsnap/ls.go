@@ -19,13 +19,30 @@ func (a *app) lsCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "ls",
-		Short: "List snapshots, newest first",
-		Args:  argsNamed(),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Use:   "ls [HANDLE [PATH]]",
+		Short: "List snapshots, newest first, or the files of one",
+		Long: `ls with no HANDLE lists the repository's live snapshots, newest first
+(--all adds the expired ones, --name filters by name).
+
+ls HANDLE [PATH] lists directory PATH of the snapshot (default its root),
+or the one entry PATH names, as ls -l does: mode, owner (numeric), size,
+mtime (UTC) and name, with a symlink's target; symlinks are not followed.`,
+		Args: argsUpTo("HANDLE", "PATH"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				if opts.Name != "" || opts.AllExpired {
+					return lsUsage(args)
+				}
+				return a.lsSnapshot(cmd.Context(), args, asJSON)
+			}
 			s, err := a.open(cmd.Context(), openExisting)
 			if err != nil {
 				return err
+			}
+			// A snapshot object that cannot be read is one warning line;
+			// the others are still listed, with exit status 0.
+			opts.OnSkip = func(_ string, err error) {
+				fmt.Fprintf(a.stderr, "sandsnap: warning: skipped: %s\n", oneLine(err.Error()))
 			}
 			hs, err := s.r.Snapshots(cmd.Context(), opts)
 			if err != nil {
@@ -35,14 +52,14 @@ func (a *app) lsCmd() *cobra.Command {
 				if hs == nil {
 					hs = []repo.Handle{}
 				}
-				return writeJSON(a.stdout, hs)
+				return writeJSON(a.stdout, listedAll(hs))
 			}
 			return printList(a, hs)
 		},
 	}
 	cmd.Flags().StringVar(&opts.Name, "name", "", "only snapshots with this name")
 	cmd.Flags().BoolVar(&opts.AllExpired, "all", false, "include expired snapshots")
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of handles")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of handles (with HANDLE: of entries)")
 	return cmd
 }
 

@@ -22,12 +22,13 @@ func cli(t *testing.T, stdin string, args ...string) (stdout, stderr string, cod
 }
 
 // checkStderr fails unless stderr is right for exit status code: empty on
-// success, otherwise exactly one "sandsnap: " line first.
+// success and for a partial result, otherwise exactly one "sandsnap: "
+// line first.
 func checkStderr(t *testing.T, stderr string, code int) {
 	t.Helper()
-	if code == 0 {
+	if code == exitOK || code == exitPartial {
 		if stderr != "" {
-			t.Errorf("stderr on success = %q; want nothing", stderr)
+			t.Errorf("stderr with exit status %d = %q; want nothing", code, stderr)
 		}
 		return
 	}
@@ -44,6 +45,26 @@ func checkStderr(t *testing.T, stderr string, code int) {
 	if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "panic") {
 		t.Errorf("stderr has a panic trace: %q", stderr)
 	}
+}
+
+// checkJSONError fails unless stderr is exactly one JSON error object on
+// one line, with the code and exit status given, and returns it.
+func checkJSONError(t *testing.T, stderr string, exit int, code string) jsonError {
+	t.Helper()
+	var e jsonError
+	dec := json.NewDecoder(strings.NewReader(stderr))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil || strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "}\n") {
+		t.Errorf("stderr %q: want one JSON object on one line (%v)", stderr, err)
+		return e
+	}
+	if e.Code != code || e.Exit != exit || e.Message == "" || strings.Contains(e.Message, "repo: ") {
+		t.Errorf("JSON error %+v; want code %q, exit %d and a message without package prefixes", e, code, exit)
+	}
+	if strings.Contains(stderr, "goroutine ") {
+		t.Errorf("stderr has a panic trace: %q", stderr)
+	}
+	return e
 }
 
 // makeSource writes a small tree with the kinds of entries a sandbox holds.
@@ -164,7 +185,11 @@ func TestHumanOutput(t *testing.T) {
 	repoDir := filepath.Join(t.TempDir(), "repo")
 	src := makeSource(t)
 	out, stderr, code := cli(t, "", "--repo", repoDir, "backup", src, "--name", "box")
-	checkStderr(t, stderr, code)
+	// The one line on stderr says that backup created the repository.
+	if code != 0 || !strings.HasPrefix(stderr, "created sandsnap repository ") || !strings.HasSuffix(stderr, " at "+repoDir+"\n") ||
+		strings.Count(stderr, "\n") != 1 {
+		t.Errorf("backup into a new repository: exit %d, stderr %q; want one line saying it created it", code, stderr)
+	}
 	first, _, _ := strings.Cut(out, "\n")
 	id, ok := strings.CutPrefix(first, "snapshot ")
 	if code != 0 || !ok || len(id) != 64 {
@@ -220,13 +245,13 @@ func TestErrors(t *testing.T) {
 			[]string{"no such file or directory", missing}},
 		{"backup of a file", []string{"--repo", repoDir, "backup", filepath.Join(src, "README.md")}, 1,
 			[]string{"not a directory"}},
-		{"restore unknown id", []string{"--repo", repoDir, "restore", unknown, t.TempDir()}, 1,
+		{"restore unknown id", []string{"--repo", repoDir, "restore", unknown, t.TempDir()}, exitNotFound,
 			[]string{"not found", unknown[:8]}},
-		{"restore unknown name", []string{"--repo", repoDir, "restore", "nope", t.TempDir()}, 1,
+		{"restore unknown name", []string{"--repo", repoDir, "restore", "nope", t.TempDir()}, exitNotFound,
 			[]string{"not found", "nope"}},
-		{"restore without repository", []string{"--repo", empty, "restore", unknown, t.TempDir()}, 1,
+		{"restore without repository", []string{"--repo", empty, "restore", unknown, t.TempDir()}, exitNoRepository,
 			[]string{"no sandsnap repository at " + empty}},
-		{"ls of missing path", []string{"--repo", missing, "ls"}, 1,
+		{"ls of missing path", []string{"--repo", missing, "ls"}, exitNoRepository,
 			[]string{"no sandsnap repository at " + missing}},
 		{"no repo", []string{"ls"}, 2,
 			[]string{"sandsnap: no repository: give --repo or set SANDSNAP_REPO"}},
@@ -236,7 +261,7 @@ func TestErrors(t *testing.T) {
 		{"unknown command", []string{"--repo", repoDir, "frobnicate"}, 2, []string{`unknown command "frobnicate"`}},
 		{"no command", nil, 2, []string{"missing command"}},
 		{"missing DIR", []string{"--repo", repoDir, "restore", unknown}, 2, []string{"missing DIR"}},
-		{"extra argument", []string{"--repo", repoDir, "ls", "x"}, 2, []string{`unexpected argument "x"`}},
+		{"extra argument", []string{"--repo", repoDir, "show", "x", "y"}, 2, []string{`unexpected argument "y"`}},
 		{"bad stdin handle", []string{"--repo", repoDir, "show", "-"}, 1, []string{"stdin"}},
 	}
 	for _, tt := range tests {
@@ -336,8 +361,8 @@ func TestInterrupt(t *testing.T) {
 	cancel()
 	var out, errb bytes.Buffer
 	code := run(ctx, []string{"--repo", repoDir, "backup", makeSource(t)}, strings.NewReader(""), &out, &errb)
-	if code != exitError || !strings.Contains(errb.String(), "interrupted") {
-		t.Errorf("cancelled backup: exit %d, stderr %q; want 1 and \"interrupted\"", code, errb.String())
+	if code != exitInterrupted || !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("cancelled backup: exit %d, stderr %q; want %d and \"interrupted\"", code, errb.String(), exitInterrupted)
 	}
 	checkStderr(t, errb.String(), code)
 	list, stderr, code := cli(t, "", "--repo", repoDir, "ls", "--all", "--json")
@@ -347,7 +372,7 @@ func TestInterrupt(t *testing.T) {
 }
 
 // TestVerifyProblems checks that verify names a missing pack on stdout,
-// prints one error line and exits 1.
+// prints one error line (or JSON object) naming it and exits 15.
 func TestVerifyProblems(t *testing.T) {
 	t.Setenv("SANDSNAP_REPO", "")
 	repoDir := filepath.Join(t.TempDir(), "repo")
@@ -362,10 +387,16 @@ func TestVerifyProblems(t *testing.T) {
 	name := "packs/" + filepath.Base(filepath.Dir(packs[0])) + "/" + filepath.Base(packs[0])
 	for _, args := range [][]string{{"verify"}, {"verify", "--json"}} {
 		out, stderr, code := cli(t, "", append([]string{"--repo", repoDir}, args...)...)
-		if code != exitError {
-			t.Errorf("%v: exit %d; want 1", args, code)
+		if code != exitCorrupt {
+			t.Errorf("%v: exit %d; want %d", args, code, exitCorrupt)
 		}
-		checkStderr(t, stderr, code)
+		if len(args) == 2 {
+			if e := checkJSONError(t, stderr, code, "corrupt"); e.Object == nil || *e.Object != name {
+				t.Errorf("%v: error object %+v; want the object %s", args, e, name)
+			}
+		} else {
+			checkStderr(t, stderr, code)
+		}
 		if !strings.Contains(out, name) || !strings.Contains(stderr, "verify found") {
 			t.Errorf("%v: stdout %q, stderr %q; want the pack %s named and \"verify found\"", args, out, stderr, name)
 		}

@@ -4,17 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/sandsnap/sandsnap"
+	"github.com/sandsnap/sandsnap/chunk"
 	"github.com/sandsnap/sandsnap/repo"
-	"github.com/sandsnap/sandsnap/store"
 	"github.com/sandsnap/sandsnap/store/cache"
-	"github.com/sandsnap/sandsnap/store/counting"
-	"github.com/sandsnap/sandsnap/store/location"
 )
 
 // openMode says how a command reaches its repository.
@@ -28,10 +27,11 @@ const (
 
 // session is an open repository whose store requests are counted.
 type session struct {
-	url   string
-	r     *repo.Repository
-	count *counting.Store
-	cache *cache.Store // nil without a host cache
+	url string
+	r   *repo.Repository
+	// stack is r with what sandsnap.Open put under it: request counts,
+	// the host cache, whether the repository was created.
+	stack *sandsnap.Repository
 }
 
 // cacheDir returns the host cache folder to use, or "" for none: --cache,
@@ -64,6 +64,10 @@ func (a *app) url() (string, error) {
 	return u, nil
 }
 
+// open opens the repository of --repo through sandsnap.Open, the one
+// place where the store stack is assembled. Commands that move data
+// (backup, restore, diff) set useCache first; the others do without the
+// host cache: verify must read what the real store holds.
 func (a *app) open(ctx context.Context, mode openMode) (*session, error) {
 	u, err := a.url()
 	if err != nil {
@@ -75,65 +79,79 @@ func (a *app) open(ctx context.Context, mode openMode) (*session, error) {
 	if err != nil {
 		return nil, usageErrorf("--cache-size: %v", err)
 	}
-	lopts := location.Options{Endpoint: a.endpoint}
-	var st store.Store
-	if mode == openExisting {
-		st, err = location.Open(ctx, u, lopts)
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no sandsnap repository at %s", u)
-		}
-	} else {
-		st, err = location.Create(ctx, u, lopts)
+	opts := sandsnap.Options{
+		Endpoint:  a.endpoint,
+		CacheSize: cacheSize,
+		// The default folder is a convenience: a host where it cannot be
+		// made (a read-only home) works without one.
+		CacheOptional: a.cachePath == "",
+		Init:          repo.InitOptions{Compression: a.compression},
+	}
+	if a.useCache {
+		opts.CacheDir = a.cacheDir()
+	}
+	var sr *sandsnap.Repository
+	switch mode {
+	case openExisting:
+		sr, err = sandsnap.Open(ctx, u, opts)
+	case openOrInit:
+		sr, err = sandsnap.OpenOrInit(ctx, u, opts)
+	case initNew:
+		sr, err = sandsnap.Init(ctx, u, opts)
 	}
 	if err != nil {
 		return nil, err
 	}
-	// The counts are taken below the cache: they show what the real
-	// store served.
-	cs := counting.New(st)
-	var (
-		top   store.Store = cs
-		cst   *cache.Store
-		ropts repo.Options
-	)
-	if dir := a.cacheDir(); dir != "" && a.useCache {
-		c, err := cache.New(cs, dir, cache.Options{MaxBytes: cacheSize, VerifyReader: repo.VerifyObjectReader})
-		switch {
-		case err == nil:
-			cst, top, ropts.CacheDir = c, c, dir
-		case a.cachePath != "":
-			return nil, fmt.Errorf("host cache: %w", err)
+	return &session{url: u, r: sr.Repository, stack: sr}, nil
+}
+
+// minPrefixLen is the fewest hex digits of an ID that a HANDLE may give.
+const minPrefixLen = 8
+
+// resolve is Repository.Resolve with the answers it does not give:
+//   - an empty HANDLE is a usage error (Resolve would take it for the
+//     name "", which every snapshot matches);
+//   - a name that looks like an ID prefix ("20240101") is still found as
+//     a name when no ID starts with it;
+//   - a name whose snapshots have all expired is "expired", not "not
+//     found";
+//   - a hex HANDLE too short to be taken for a prefix that is no name
+//     either is "too short", not "not found".
+//
+// They live here, on the failure path only, until repo.Resolve gives them.
+func (s *session) resolve(ctx context.Context, arg string, stdin io.Reader) (chunk.ID, error) {
+	if arg == "" {
+		return chunk.ID{}, usageErrorf("empty HANDLE")
+	}
+	id, err := s.r.Resolve(ctx, arg, stdin)
+	if !errors.Is(err, repo.ErrSnapshotNotFound) {
+		return id, err
+	}
+	hs, lerr := s.r.Snapshots(ctx, repo.ListOptions{Name: arg, AllExpired: true})
+	if lerr != nil {
+		return id, err
+	}
+	for _, h := range hs { // newest first
+		if !h.Expired {
+			return h.ID, nil
 		}
-		// The default folder is a convenience: a host where it cannot be
-		// made (a read-only home) works without one.
 	}
-	var r *repo.Repository
-	switch mode {
-	case openExisting:
-		r, err = repo.Open(ctx, top, ropts)
-	case openOrInit:
-		r, err = repo.OpenOrInit(ctx, top, ropts)
-	case initNew:
-		r, err = repo.Init(ctx, top, repo.InitOptions{Compression: a.compression}, ropts)
+	if len(hs) > 0 {
+		return chunk.ID{}, fmt.Errorf("%w: all snapshots named %q (the newest, %s, at %s)",
+			repo.ErrExpired, arg, hs[0].ID, formatTime(*hs[0].Expires))
 	}
-	switch {
-	case errors.Is(err, repo.ErrNoRepository):
-		return nil, fmt.Errorf("no sandsnap repository at %s", u)
-	case mode == initNew && errors.Is(err, store.ErrExists):
-		return nil, fmt.Errorf("a sandsnap repository already exists at %s", u)
-	case err != nil:
-		return nil, err
+	if len(arg) < minPrefixLen && strings.Trim(strings.ToLower(arg), "0123456789abcdef") == "" {
+		return chunk.ID{}, usageErrorf("snapshot ID prefix %q is too short: give at least %d hex digits (and no snapshot is named so)", arg, minPrefixLen)
 	}
-	return &session{url: u, r: r, count: cs, cache: cst}, nil
+	return id, err
 }
 
 // cacheStats returns the host cache's counts, or nil without a cache.
 func (s *session) cacheStats() *cache.Stats {
-	if s.cache == nil {
-		return nil
+	if st, ok := s.stack.CacheStats(); ok {
+		return &st
 	}
-	st := s.cache.Stats()
-	return &st
+	return nil
 }
 
 // parseSize parses a byte count: a whole number with an optional unit,
@@ -166,7 +184,7 @@ func parseSize(s string) (int64, error) {
 // requests returns the store requests made so far, in the shape of
 // repo.Stats.Requests.
 func (s *session) requests() map[string]int64 {
-	c := s.count.Stats()
+	c := s.stack.Requests()
 	return map[string]int64{
 		"put":        c.Puts,
 		"get":        c.Gets,

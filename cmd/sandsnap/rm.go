@@ -4,7 +4,15 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/sandsnap/sandsnap/chunk"
 )
+
+// rmOutput is what rm --json prints, also when it fails part way: the
+// snapshots it removed before the failure.
+type rmOutput struct {
+	Removed []chunk.ID `json:"removed"`
+}
 
 func (a *app) rmCmd() *cobra.Command {
 	cmd := &cobra.Command{
@@ -13,7 +21,9 @@ func (a *app) rmCmd() *cobra.Command {
 		Long: `rm removes snapshot objects at once, whatever their TTL. The chunks they
 held stay in the repository until gc finds that no live snapshot reaches
 them. Each HANDLE is resolved as for restore (ID, ID prefix, name, handle
-file or "-"); a name removes only the newest live snapshot with it.`,
+file or "-"); a name removes only the newest live snapshot with it.
+With --json it prints {"removed": [IDs]}, also when it stops at a HANDLE
+that fails (then with the error on stderr).`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErrorf("%s: missing HANDLE", cmd.Name())
@@ -26,19 +36,29 @@ file or "-"); a name removes only the newest live snapshot with it.`,
 			if err != nil {
 				return err
 			}
+			out := rmOutput{Removed: []chunk.ID{}}
 			for _, arg := range args {
-				id, err := s.r.Resolve(ctx, arg, a.stdin)
+				var id chunk.ID
+				id, err = s.resolve(ctx, arg, a.stdin)
+				if err == nil {
+					err = s.r.Remove(ctx, id)
+				}
 				if err != nil {
-					return err
+					break
 				}
-				if err := s.r.Remove(ctx, id); err != nil {
-					return err
-				}
-				if _, err := fmt.Fprintf(a.stdout, "removed %s\n", id); err != nil {
-					return err
+				out.Removed = append(out.Removed, id)
+				if !a.json {
+					if _, err = fmt.Fprintf(a.stdout, "removed %s\n", id); err != nil {
+						return err
+					}
 				}
 			}
-			return nil
+			if a.json {
+				if werr := writeJSON(a.stdout, out); err == nil {
+					err = werr
+				}
+			}
+			return err
 		},
 	}
 	return cmd

@@ -13,7 +13,7 @@ import (
 // showOutput is what show --json prints: the handle (so the output is
 // itself a handle file) plus the snapshot object.
 type showOutput struct {
-	repo.Handle
+	listedHandle
 	Snapshot *manifest.Snapshot `json:"snapshot"`
 }
 
@@ -29,7 +29,7 @@ func (a *app) showCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			id, err := s.r.Resolve(ctx, args[0], a.stdin)
+			id, err := s.resolve(ctx, args[0], a.stdin)
 			if err != nil {
 				return err
 			}
@@ -42,7 +42,7 @@ func (a *app) showCmd() *cobra.Command {
 				return err
 			}
 			if asJSON {
-				return writeJSON(a.stdout, showOutput{Handle: h, Snapshot: snap})
+				return writeJSON(a.stdout, showOutput{listedHandle: listed(h), Snapshot: snap})
 			}
 			return printShow(a, h, snap)
 		},

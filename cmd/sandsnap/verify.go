@@ -18,8 +18,8 @@ func (a *app) verifyCmd() *cobra.Command {
 		Short: "Check the repository's structure (and with --read-data, every byte)",
 		Long: `verify checks that every index, pack trailer, snapshot and tree is sound and
 that every file of every snapshot can be found. With --read-data it also
-reads every pack whole and checks every blob's hash. It exits with status 1
-if it finds any problem.`,
+reads every pack whole and checks every blob's hash. It exits with status 15
+(code "corrupt") if it finds any problem.`,
 		Args: argsNamed(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			s, err := a.open(cmd.Context(), openExisting)
@@ -42,7 +42,7 @@ if it finds any problem.`,
 				return err
 			}
 			if n := len(rep.Problems); n > 0 {
-				return fmt.Errorf("verify found %d problems in %s", n, s.url)
+				return &verifyError{url: s.url, n: n, first: rep.Problems[0]}
 			}
 			return nil
 		},

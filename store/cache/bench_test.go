@@ -61,7 +61,7 @@ func BenchmarkFill(b *testing.B) {
 	c := newBenchCache(b)
 	b.SetBytes(benchPack)
 	for b.Loop() {
-		if err := c.Evict("packs/bench"); err != nil {
+		if err := c.Invalidate(b.Context(), "packs/bench"); err != nil {
 			b.Fatal(err)
 		}
 		if _, err := store.LoadAll(b.Context(), c, "packs/bench", 1000, 4096); err != nil {

@@ -81,6 +81,9 @@ type Stats struct {
 	BytesFilled int64 `json:"bytes_filled"`
 	// Evictions counts the files this Store deleted to keep the bound.
 	Evictions int64 `json:"evictions"`
+	// Healed counts the cached copies dropped by Invalidate because a
+	// reader found them corrupt; each is fetched again on its next Load.
+	Healed int64 `json:"healed"`
 }
 
 // Store is a store.Store that caches the whole cacheable objects of an
@@ -103,10 +106,13 @@ type Store struct {
 	// procLock stands in for flock where there is none (lock_other.go).
 	procLock chan struct{}
 
-	hits, misses, fills, bytesFilled, evictions atomic.Int64
+	hits, misses, fills, bytesFilled, evictions, healed atomic.Int64
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Invalidator = (*Store)(nil)
+)
 
 // New returns a Store that caches inner's cacheable objects in dir,
 // creating dir if needed. It scans dir once to learn its size and evicts
@@ -163,6 +169,7 @@ func (s *Store) Stats() Stats {
 	return Stats{
 		Hits: s.hits.Load(), Misses: s.misses.Load(), Fills: s.fills.Load(),
 		BytesFilled: s.bytesFilled.Load(), Evictions: s.evictions.Load(),
+		Healed: s.healed.Load(),
 	}
 }
 
@@ -486,36 +493,56 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 	return err
 }
 
-// Evict drops the cached copy of name, if any, so that the next Load
-// fetches it from the inner store again: the repository calls it when a
-// blob read from the cache fails its hash check.
-func (s *Store) Evict(name string) error {
-	p := s.objectPath(keyOf(name))
-	fi, err := os.Lstat(p)
-	if err == nil {
-		err = os.Remove(p)
+// Invalidate implements store.Invalidator: it drops the cached copy of
+// name, if any, so that the next Load fetches the object from the inner
+// store again, and forwards to the inner store. The repository calls it
+// when bytes read through the cache fail their hash check: the copy may
+// have rotted on this host's disk while the store holds a good one. A
+// copy dropped counts in Stats.Healed and is logged. It works under the
+// object's lock, so it cannot interleave with a fill of the same name.
+func (s *Store) Invalidate(ctx context.Context, name string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("cache: invalidate %q: %w", name, err)
 	}
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
+	if s.opts.Cacheable(name) {
+		key := keyOf(name)
+		unlock, err := s.lock(ctx, key)
+		if err != nil {
+			return fmt.Errorf("cache: invalidate %q: %w", name, err)
+		}
+		dropped, err := s.remove(s.objectPath(key))
+		unlock()
+		if err != nil {
+			return fmt.Errorf("cache: invalidate %q: %w", name, err)
+		}
+		if dropped {
+			s.healed.Add(1)
+			s.opts.Logf("cache: dropped the cached copy of %q, which failed verification; it is fetched again", name)
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("cache: evict %q: %w", name, err)
-	}
-	s.used.Add(-fi.Size())
-	return nil
+	return store.Invalidate(ctx, s.inner, name)
 }
 
-// drop deletes key's cached copy, logging a failure.
-func (s *Store) drop(key string) {
-	p := s.objectPath(key)
+// remove deletes the cached file p and reports whether there was one.
+func (s *Store) remove(p string) (bool, error) {
 	fi, err := os.Lstat(p)
 	if err == nil {
 		err = os.Remove(p)
 	}
 	switch {
-	case err == nil:
-		s.used.Add(-fi.Size())
-	case !errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	s.used.Add(-fi.Size())
+	return true, nil
+}
+
+// drop deletes key's cached copy, logging a failure.
+func (s *Store) drop(key string) {
+	p := s.objectPath(key)
+	if _, err := s.remove(p); err != nil {
 		s.opts.Logf("cache: drop %s: %v", p, err)
 	}
 }

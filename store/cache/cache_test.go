@@ -12,7 +12,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -139,20 +138,20 @@ var methods = []struct {
 	{"Remove", func(ctx context.Context, s store.Store) error {
 		return s.Remove(ctx, "packs/obj")
 	}, counting.Stats{Deletes: 1}, cache.Stats{}, 0},
+	{"Invalidate", func(ctx context.Context, s store.Store) error {
+		return store.Invalidate(ctx, s, "packs/obj")
+	}, counting.Stats{}, cache.Stats{Healed: 1}, 0},
 }
 
 func TestMethodsCovered(t *testing.T) {
-	var want, got []string
-	typ := reflect.TypeFor[store.Store]()
-	for i := range typ.NumMethod() {
-		want = append(want, typ.Method(i).Name)
-	}
+	want := storetest.WrapperMethods()
+	var got []string
 	for _, m := range methods {
 		got = append(got, m.name)
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
-		t.Fatalf("test table covers %q, store.Store has %q", got, want)
+		t.Fatalf("test table covers %q, a wrapper must implement %q", got, want)
 	}
 }
 
@@ -171,7 +170,8 @@ func TestEveryMethod(t *testing.T) {
 		}
 		got := f.c.Stats()
 		got = cache.Stats{Hits: got.Hits - cache0.Hits, Misses: got.Misses - cache0.Misses, Fills: got.Fills - cache0.Fills,
-			BytesFilled: got.BytesFilled - cache0.BytesFilled, Evictions: got.Evictions - cache0.Evictions}
+			BytesFilled: got.BytesFilled - cache0.BytesFilled, Evictions: got.Evictions - cache0.Evictions,
+			Healed: got.Healed - cache0.Healed}
 		if got != m.wantCache {
 			t.Errorf("%s: cache counted %+v, want %+v", m.name, got, m.wantCache)
 		}
@@ -365,7 +365,7 @@ func TestRanges(t *testing.T) {
 		f.seed(t, map[string][]byte{"packs/r": data})
 		for _, tt := range tests {
 			if !warm {
-				if err := f.c.Evict("packs/r"); err != nil {
+				if err := f.c.Invalidate(t.Context(), "packs/r"); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -664,22 +664,60 @@ func TestSaveKeepsCacheTrue(t *testing.T) {
 	}
 }
 
-func TestEvict(t *testing.T) {
+// TestInvalidate: Invalidate drops a cached copy (counted in Healed), so
+// the next Load fetches the object again; an uncached name is no error
+// and counts nothing.
+func TestInvalidate(t *testing.T) {
 	f := newFixture(t, cache.Options{})
 	f.seed(t, map[string][]byte{"packs/e": []byte("evict me")})
 	for i := range 2 {
 		if _, err := store.LoadAll(t.Context(), f.c, "packs/e", 0, 0); err != nil {
 			t.Fatal(err)
 		}
-		if err := f.c.Evict("packs/e"); err != nil {
-			t.Errorf("Evict #%d: %v", i+1, err)
+		if err := f.c.Invalidate(t.Context(), "packs/e"); err != nil {
+			t.Errorf("Invalidate #%d: %v", i+1, err)
 		}
 	}
-	if err := f.c.Evict("packs/never"); err != nil {
-		t.Errorf("Evict of an uncached name: %v", err)
+	if err := f.c.Invalidate(t.Context(), "packs/never"); err != nil {
+		t.Errorf("Invalidate of an uncached name: %v", err)
 	}
 	if got := f.inner.Stats().Gets; got != 2 {
-		t.Errorf("%d inner Loads, want 2: Evict must force a new fetch", got)
+		t.Errorf("%d inner Loads, want 2: Invalidate must force a new fetch", got)
+	}
+	if got := f.c.Stats().Healed; got != 2 {
+		t.Errorf("Healed = %d, want 2 (one per cached copy dropped)", got)
+	}
+	if files, _ := cachedFiles(t, f.dir); len(files) != 0 {
+		t.Errorf("%d cached files after Invalidate, want 0", len(files))
+	}
+}
+
+// TestInvalidateForwards: a cache over a cache drops both copies, and the
+// helper does nothing for a store without the capability.
+func TestInvalidateForwards(t *testing.T) {
+	inner := mem.New()
+	if err := inner.Save(t.Context(), "packs/x", []byte("x"), store.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	lower, err := cache.New(inner, t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	upper, err := cache.New(lower, t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.LoadAll(t.Context(), upper, "packs/x", 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Invalidate(t.Context(), upper, "packs/x"); err != nil {
+		t.Fatal(err)
+	}
+	if u, l := upper.Stats().Healed, lower.Stats().Healed; u != 1 || l != 1 {
+		t.Errorf("Healed: upper %d, lower %d; want 1 and 1", u, l)
+	}
+	if err := store.Invalidate(t.Context(), inner, "packs/x"); err != nil {
+		t.Errorf("Invalidate on a store without the capability: %v", err)
 	}
 }
 
@@ -759,11 +797,11 @@ func TestDefaultDir(t *testing.T) {
 }
 
 func TestStatsJSON(t *testing.T) {
-	js, err := json.Marshal(cache.Stats{Hits: 1, Misses: 2, Fills: 3, BytesFilled: 4, Evictions: 5})
+	js, err := json.Marshal(cache.Stats{Hits: 1, Misses: 2, Fills: 3, BytesFilled: 4, Evictions: 5, Healed: 6})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const want = `{"hits":1,"misses":2,"fills":3,"bytes_filled":4,"evictions":5}`
+	const want = `{"hits":1,"misses":2,"fills":3,"bytes_filled":4,"evictions":5,"healed":6}`
 	if string(js) != want {
 		t.Errorf("JSON = %s, want %s", js, want)
 	}

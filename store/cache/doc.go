@@ -60,8 +60,11 @@
 //
 // Bit rot inside a cached file is not detected here (that would mean
 // hashing every pack on every read); the repository's per-blob BLAKE3
-// check catches it. The repository then calls Store.Evict and retries once
-// from the inner store; deleting the folder by hand is always safe.
+// check catches it. The repository then calls Invalidate (the optional
+// store.Invalidator capability, which every wrapper forwards), which drops
+// the cached copy under the object's lock, counts it in Stats.Healed and
+// logs it; the repository's second read fills the object again from the
+// inner store. Deleting the folder by hand is always safe.
 //
 // # Size bound and eviction
 //

@@ -46,7 +46,10 @@ type Store struct {
 	bytesUp, bytesDown                atomic.Int64
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Invalidator = (*Store)(nil)
+)
 
 // New returns a Store that counts the requests made to inner.
 func New(inner store.Store) *Store { return &Store{inner: inner} }
@@ -104,4 +107,10 @@ func (s *Store) List(ctx context.Context, prefix string, fn func(store.Info) err
 func (s *Store) Remove(ctx context.Context, name string) error {
 	s.deletes.Add(1)
 	return s.inner.Remove(ctx, name)
+}
+
+// Invalidate forwards to the inner store (store.Invalidate) and counts
+// nothing: dropping a local copy is not a request to the store.
+func (s *Store) Invalidate(ctx context.Context, name string) error {
+	return store.Invalidate(ctx, s.inner, name)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -42,20 +41,20 @@ var methods = []struct {
 	{"Remove", func(ctx context.Context, s store.Store) error {
 		return s.Remove(ctx, "obj")
 	}, counting.Stats{Deletes: 1}},
+	{"Invalidate", func(ctx context.Context, s store.Store) error {
+		return store.Invalidate(ctx, s, "obj") // drops a local copy: no request
+	}, counting.Stats{}},
 }
 
 func TestMethodsCovered(t *testing.T) {
-	var want, got []string
-	typ := reflect.TypeFor[store.Store]()
-	for i := range typ.NumMethod() {
-		want = append(want, typ.Method(i).Name)
-	}
+	want := storetest.WrapperMethods()
+	var got []string
 	for _, m := range methods {
 		got = append(got, m.name)
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
-		t.Fatalf("test table covers %q, store.Store has %q", got, want)
+		t.Fatalf("test table covers %q, a wrapper must implement %q", got, want)
 	}
 }
 
@@ -140,4 +139,8 @@ func TestStatsArithmetic(t *testing.T) {
 
 func TestSuite(t *testing.T) {
 	storetest.Run(t, func(*testing.T) store.Store { return counting.New(mem.New()) })
+}
+
+func TestForwardsInvalidate(t *testing.T) {
+	storetest.CheckForwardsInvalidate(t, func(inner store.Store) store.Store { return counting.New(inner) })
 }

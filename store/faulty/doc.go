@@ -13,6 +13,9 @@
 //     random number of bytes (below 64 KiB) instead of a clean io.EOF; on
 //     other methods it acts as FailBefore.
 //
+// Invalidate (store.Invalidator) is forwarded without a fault: it drops a
+// local copy and reaches no server.
+//
 // ErrInjected is transient: retry.Retryable reports true for it.
 //
 // # Choosing faults

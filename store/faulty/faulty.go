@@ -98,7 +98,10 @@ type Store struct {
 	counts [len(kindNames)]atomic.Int64 // by Kind
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Invalidator = (*Store)(nil)
+)
 
 // New returns a Store that injects faults into inner's calls per opts.
 func New(inner store.Store, opts Options) *Store {
@@ -264,4 +267,10 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 	return s.call(ctx, Remove, name, f, func() error {
 		return s.inner.Remove(ctx, name)
 	})
+}
+
+// Invalidate forwards to the inner store (store.Invalidate) without a
+// fault: it drops a local copy, which is not a request that can get lost.
+func (s *Store) Invalidate(ctx context.Context, name string) error {
+	return store.Invalidate(ctx, s.inner, name)
 }

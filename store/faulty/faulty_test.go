@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"slices"
 	"testing"
 
@@ -44,17 +43,14 @@ var methods = []struct {
 }
 
 func TestMethodsCovered(t *testing.T) {
-	var want, got []string
-	typ := reflect.TypeFor[store.Store]()
-	for i := range typ.NumMethod() {
-		want = append(want, typ.Method(i).Name)
-	}
+	want := storetest.WrapperMethods()
+	got := []string{"Invalidate"} // TestForwardsInvalidate
 	for _, m := range methods {
 		got = append(got, m.m.String())
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
-		t.Fatalf("test table covers %q, store.Store has %q", got, want)
+		t.Fatalf("test table covers %q, a wrapper must implement %q", got, want)
 	}
 }
 
@@ -215,4 +211,12 @@ func TestCounts(t *testing.T) {
 // TestSuiteNoFaults: with no faults the wrapper keeps the store contract.
 func TestSuiteNoFaults(t *testing.T) {
 	storetest.Run(t, func(*testing.T) store.Store { return faulty.New(mem.New(), faulty.Options{}) })
+}
+
+// TestForwardsInvalidate: Invalidate reaches the inner store, with no
+// fault even at a rate of 1.
+func TestForwardsInvalidate(t *testing.T) {
+	storetest.CheckForwardsInvalidate(t, func(inner store.Store) store.Store {
+		return faulty.New(inner, faulty.Options{Rate: 1})
+	})
 }

@@ -8,6 +8,14 @@
 //	s3://BUCKET/PREFIX                an S3 bucket, under an optional key prefix
 //	r2://ACCOUNT_ID/BUCKET/PREFIX     a Cloudflare R2 bucket of that account
 //
+// A location that looks like a mistyped URL is ErrInvalid, never a local
+// folder: a scheme-shaped prefix with a colon but no "//" ("s3:/bucket",
+// "r2:x", "file:/x", "backup:2024"), a known scheme without its colon
+// ("s3//bucket"), or an unknown scheme ("gs://bucket"). The error suggests
+// the URL meant; a folder really named so is written "./s3:x". Without this
+// a typo would become a new, empty local repository, since backup creates
+// one where there is none.
+//
 // For s3:// the endpoint is Options.Endpoint, else AWS_ENDPOINT_URL_S3, else
 // AWS_ENDPOINT_URL, else Amazon S3 itself; a custom endpoint switches to
 // path-style addressing, which every S3-compatible server accepts. The

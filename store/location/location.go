@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/sandsnap/sandsnap/store"
@@ -73,6 +74,9 @@ func parse(location, endpoint string, getenv func(string) string) (target, error
 	}
 	scheme, rest, ok := strings.Cut(location, "://")
 	if !ok {
+		if err := checkPath(location); err != nil {
+			return target{}, err
+		}
 		return target{dir: location}, nil
 	}
 	u, err := url.Parse(location)
@@ -94,6 +98,57 @@ func parse(location, endpoint string, getenv func(string) string) (target, error
 		return parseR2(location, rest, endpoint, getenv)
 	}
 	return target{}, fmt.Errorf("%w %q: unknown scheme %q (want a path, file://, s3:// or r2://)", ErrInvalid, location, scheme)
+}
+
+// schemes are the URL schemes a location may have.
+var schemes = []string{"file", "s3", "r2"}
+
+// checkPath refuses a location without "://" that looks like a URL typed
+// wrong rather than a folder: a scheme-shaped prefix before a colon
+// ("s3:/bucket", "r2:x", "file:/x", "backup:2024") or a known scheme
+// followed by "//" ("s3//bucket"). Taken as a folder, such a typo would
+// silently create a new local repository (backup creates one where there
+// is none) instead of reaching the bucket. A folder really named so is
+// still reachable as "./NAME" or by its absolute path.
+func checkPath(location string) error {
+	if i := strings.IndexByte(location, ':'); i > 0 && isScheme(location[:i]) {
+		scheme := strings.ToLower(location[:i])
+		if slices.Contains(schemes, scheme) {
+			return fmt.Errorf("%w %q: a URL needs \"://\" after %q: did you mean %s? (a local folder: ./%s)",
+				ErrInvalid, location, location[:i], suggestURL(scheme, location[i+1:]), location)
+		}
+		return fmt.Errorf("%w %q: looks like a URL with scheme %q (want s3://, r2:// or file://; a local folder: ./%s)",
+			ErrInvalid, location, location[:i], location)
+	}
+	first, after, _ := strings.Cut(location, "/")
+	if slices.Contains(schemes, strings.ToLower(first)) && strings.HasPrefix(after, "/") {
+		return fmt.Errorf("%w %q: did you mean %s? (a local folder: ./%s)",
+			ErrInvalid, location, suggestURL(strings.ToLower(first), after), location)
+	}
+	return nil
+}
+
+// suggestURL is the URL a mistyped location most likely meant: scheme,
+// "://" and rest without its leading slashes (one kept for file://, whose
+// path is absolute).
+func suggestURL(scheme, rest string) string {
+	rest = strings.TrimLeft(rest, "/")
+	if scheme == "file" {
+		rest = "/" + rest
+	}
+	return scheme + "://" + rest
+}
+
+// isScheme reports whether s has the shape of a URL scheme (RFC 3986: a
+// letter, then letters, digits, "+", "-" or ".").
+func isScheme(s string) bool {
+	for i, c := range s {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // parseS3 reads "BUCKET/PREFIX", the part of an s3:// location after the

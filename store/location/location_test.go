@@ -79,6 +79,30 @@ func TestParse(t *testing.T) {
 		{location: "r2:///bucket/repo", wantErr: "hexadecimal account ID"},
 		{location: "r2://" + account + "/bucket", env: map[string]string{"R2_ACCESS_KEY_ID": "k"}, wantErr: "set both"},
 
+		// Mistyped URLs are errors, never local folders.
+		{location: "s3:/bucket", wantErr: "did you mean s3://bucket?"},
+		{location: "s3:bucket/team", wantErr: "did you mean s3://bucket/team?"},
+		{location: "S3:/bucket", wantErr: "did you mean s3://bucket?"},
+		{location: "s3//bucket", wantErr: "did you mean s3://bucket?"},
+		{location: "s3///bucket/r", wantErr: "did you mean s3://bucket/r?"},
+		{location: "r2:x", wantErr: "did you mean r2://x?"},
+		{location: "r2//" + account + "/bucket", wantErr: "did you mean r2://" + account + "/bucket?"},
+		{location: "file:/srv/repo", wantErr: "did you mean file:///srv/repo?"},
+		{location: "file:srv/repo", wantErr: "did you mean file:///srv/repo?"},
+		{location: "file//srv/repo", wantErr: "did you mean file:///srv/repo?"},
+		{location: "backup:2024", wantErr: `scheme "backup"`},
+		{location: "s3:", wantErr: "did you mean s3://?"},
+		{location: "xyz://bucket", wantErr: `unknown scheme "xyz"`},
+		{location: "xyz://", wantErr: `unknown scheme "xyz"`},
+		{location: "https://example.com/bucket", wantErr: `unknown scheme "https"`},
+		// ... while folders that merely hold a colon or a scheme's name
+		// stay folders.
+		{location: "./backup:2024", want: target{dir: "./backup:2024"}},
+		{location: "/srv/s3:/x", want: target{dir: "/srv/s3:/x"}},
+		{location: "s3", want: target{dir: "s3"}},
+		{location: "s3/bucket", want: target{dir: "s3/bucket"}},
+		{location: "1:2", want: target{dir: "1:2"}},
+
 		// Others.
 		{location: "", wantErr: "empty location"},
 		{location: "gs://bucket/repo", wantErr: `unknown scheme "gs"`},
@@ -146,5 +170,20 @@ func TestOpenRemote(t *testing.T) {
 	}
 	if _, err := Open(t.Context(), "s3://b", Options{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Open of a bad location: error = %v, want ErrInvalid", err)
+	}
+}
+
+// TestTypoCreatesNothing checks that Create, which makes missing local
+// folders, refuses a mistyped URL before it creates anything.
+func TestTypoCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, loc := range []string{"s3:/bucket", "s3//bucket/repo", "r2:x", "file:/x", "xyz://bucket", "backup:2024"} {
+		if _, err := Create(t.Context(), loc, Options{}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Create(%q) error = %v, want ErrInvalid", loc, err)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("mistyped locations created %v (%v)", entries, err)
 	}
 }

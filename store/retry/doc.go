@@ -19,7 +19,8 @@
 // before the last one delivered are skipped, which relies on List's
 // lexical order. An error from fn is returned at once.
 //
-// Save resends the same bytes. Remove and Stat are idempotent.
+// Save resends the same bytes. Remove and Stat are idempotent. Invalidate
+// (store.Invalidator) is forwarded once: it drops a local copy.
 //
 // # Ambiguous conditional saves
 //

@@ -40,7 +40,10 @@ type Store struct {
 	opts  Options
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store       = (*Store)(nil)
+	_ store.Invalidator = (*Store)(nil)
+)
 
 // New returns a Store that retries inner's calls according to opts.
 func New(inner store.Store, opts Options) *Store {
@@ -212,4 +215,10 @@ func (s *Store) Remove(ctx context.Context, name string) error {
 		err := s.inner.Remove(ctx, name)
 		return Retryable(err), err
 	})
+}
+
+// Invalidate forwards to the inner store (store.Invalidate) once: dropping
+// a local copy is not a request that fails transiently.
+func (s *Store) Invalidate(ctx context.Context, name string) error {
+	return store.Invalidate(ctx, s.inner, name)
 }

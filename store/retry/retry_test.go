@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -119,17 +118,14 @@ var methods = []struct {
 }
 
 func TestMethodsCovered(t *testing.T) {
-	var want, got []string
-	typ := reflect.TypeFor[store.Store]()
-	for i := range typ.NumMethod() {
-		want = append(want, typ.Method(i).Name)
-	}
+	want := storetest.WrapperMethods()
+	got := []string{"Invalidate"} // TestForwardsInvalidate
 	for _, m := range methods {
 		got = append(got, m.name)
 	}
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
-		t.Fatalf("test table covers %q, store.Store has %q", got, want)
+		t.Fatalf("test table covers %q, a wrapper must implement %q", got, want)
 	}
 }
 
@@ -403,4 +399,10 @@ func TestSuiteOverFaults(t *testing.T) {
 	if injected.Load() < 100 {
 		t.Errorf("only %d faults injected; the test is not testing much", injected.Load())
 	}
+}
+
+func TestForwardsInvalidate(t *testing.T) {
+	storetest.CheckForwardsInvalidate(t, func(inner store.Store) store.Store {
+		return retry.New(inner, retry.Options{Sleep: noSleep})
+	})
 }

@@ -20,4 +20,9 @@
 //     context.Canceled and changes nothing.
 //   - fn's error comes back from List and Load (errors.Is), after fn was
 //     called exactly once.
+//   - ModTime is stamped by the store's clock on every Save, within
+//     5 minutes of the host's; List and Stat agree to the second; an
+//     overwrite moves it forward (after at most a second, S3's HEAD
+//     resolution) and never back; an object saved later is never stamped
+//     earlier. Leases, clock probes and TTLs rely on all of it.
 package storetest

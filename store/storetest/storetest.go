@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/sandsnap/sandsnap/store"
 )
@@ -31,6 +32,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"LoadRanges", testLoadRanges},
 		{"Missing", testMissing},
 		{"Stat", testStat},
+		{"ModTime", testModTime},
 		{"ZeroLength", testZeroLength},
 		{"List", testList},
 		{"ListMany", testListMany},
@@ -231,6 +233,63 @@ func testStat(t *testing.T, s store.Store) {
 	if fi.ModTime.IsZero() {
 		t.Error("Stat ModTime is zero")
 	}
+}
+
+// maxClockSkew is how far a store's clock may be from this host's. A
+// remote store stamps ModTime with its own clock, which leases and TTLs
+// trust precisely because hosts' clocks may be off; a ModTime further than
+// this from the host's time is a bug (a zero, a writer-supplied or a local
+// time mistaken for UTC), not skew.
+const maxClockSkew = 5 * time.Minute
+
+// modTimeResolution is the coarsest ModTime a store may report: S3's HEAD
+// gives whole seconds (its LIST gives milliseconds).
+const modTimeResolution = time.Second
+
+// testModTime pins what leases, clock probes and TTLs rely on: the store
+// stamps every Save with its own clock (close to the host's), Stat and
+// List agree, an overwrite moves ModTime forward, and an object written
+// later is never stamped earlier.
+func testModTime(t *testing.T, s store.Store) {
+	name := "leases/" + hexName("modtime")
+	before := time.Now()
+	save(t, s, name, []byte("v1"))
+	first := stat(t, s, name).ModTime
+	if first.Before(before.Add(-maxClockSkew)) || first.After(time.Now().Add(maxClockSkew)) {
+		t.Fatalf("ModTime %v of a new object is more than %v from this host's time %v", first, maxClockSkew, before)
+	}
+	if infos := list(t, s, name); len(infos) != 1 || absDuration(infos[0].ModTime.Sub(first)) > modTimeResolution {
+		t.Errorf("List gives ModTime %v, Stat %v", infos, first)
+	}
+	// Overwrite until the stamp moves: at once for stores with fine
+	// stamps, after up to a second for S3. It must never move back.
+	var last time.Time
+	for deadline := time.Now().Add(3 * modTimeResolution); ; {
+		save(t, s, name, []byte("v2"))
+		last = stat(t, s, name).ModTime
+		if last.Before(first) {
+			t.Fatalf("ModTime went back on overwrite: %v, then %v", first, last)
+		}
+		if last.After(first) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !last.After(first) {
+		t.Errorf("ModTime stayed %v over %v of overwrites", first, 3*modTimeResolution)
+	}
+	probe := "clock/" + hexName("probe")
+	save(t, s, probe, nil)
+	if p := stat(t, s, probe).ModTime; p.Before(last) {
+		t.Errorf("an object written later has an earlier ModTime: %v, after %v", p, last)
+	}
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 func testZeroLength(t *testing.T, s store.Store) {
