@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -20,19 +19,23 @@ import (
 // data pack of its own, so both cores compress at once and the files of
 // one directory tend to share a pack and a frame.
 func (b *backup) worker(ctx context.Context) error {
-	w := &fileWorker{b: b, ch: chunk.NewChunker(b.r.cfg.Chunker), pw: b.r.newPackWriter(b.r.cfg.DataPackSize)}
+	w := &fileWorker{b: b, ch: chunk.NewChunker(b.r.cfg.Chunker), pw: b.r.newPackWriter(b.r.cfg.DataPackSize),
+		zeroIDs: make(map[int]chunk.ID)}
 	defer func() {
 		if w.pw != nil {
 			w.pw.Abort()
 		}
 	}()
 	for job := range b.jobs {
-		if ctx.Err() != nil {
-			job.done(ctx.Err())
-			continue
+		err := ctx.Err()
+		if err == nil {
+			err = w.saveFile(ctx, job)
+		} else {
+			b.pool.release(job.dir) // never opened
 		}
-		err := w.saveFile(ctx, job)
-		if err != nil && !errors.Is(err, context.Canceled) && b.skip(job.rel, err) {
+		// Only what could not be read is skipped: a failing pack or store
+		// fails the backup.
+		if errors.Is(err, ErrUnreadable) && b.skip(job.rel, err) {
 			job.node.Type = 0 // dropped from the tree
 			b.files.Add(^uint64(0))
 			b.bytes.Add(^uint64(job.st.Size - 1))
@@ -50,54 +53,42 @@ type fileWorker struct {
 	b  *backup
 	ch *chunk.Chunker
 	pw *pack.Writer
+	// zeroIDs memoizes the ID of the all-zero chunk of each length: the
+	// holes of a sparse file cut into many equal chunks (chunkID).
+	zeroIDs map[int]chunk.ID
 }
 
-// saveFile reads one file into job.node's content. The node keeps the
-// metadata seen by the walk; if the file changed while it was read, the
-// snapshot holds what was read and Stats.Changed names the file, so the
-// next backup (whose stat will differ) reads it again.
+// saveFile reads one file's content and xattrs into job.node. The node
+// keeps the metadata seen by the walk; if the file changed while it was
+// read, the snapshot holds what was read and Stats.Changed names the
+// file, so the next backup (whose stat will differ) reads it again.
 func (w *fileWorker) saveFile(ctx context.Context, job *fileJob) error {
 	b := w.b
-	// O_NOFOLLOW: an entry swapped for a symlink since the walk is not
-	// followed out of the tree.
-	f, err := os.OpenFile(job.abs, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	abs := b.abs(job.rel)
+	fd, err := b.openFile(job)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUnreadable, job.abs, err)
+		return fmt.Errorf("%w: %s: %w", ErrUnreadable, abs, err)
 	}
-	defer f.Close()
+	defer unix.Close(fd)
 	var before unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &before); err != nil {
-		return fmt.Errorf("%w: %s: %v", ErrUnreadable, job.abs, err)
+	if err := unix.Fstat(fd, &before); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrUnreadable, abs, err)
 	}
 	if before.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%w: %s: no longer a regular file", ErrUnreadable, job.abs)
+		return fmt.Errorf("%w: %s: no longer a regular file", ErrUnreadable, abs)
 	}
-	var rd io.Reader = f
+	xs, err := storedXattrs(fdXattrs(fd))
+	if err != nil {
+		return fmt.Errorf("%w: %s: xattrs: %w", ErrUnreadable, abs, err)
+	}
+	job.node.Xattrs = xs
+	var rd io.Reader = newFileReader(fd, &before)
 	if b.r.readHook != nil {
-		rd = b.r.readHook(job.abs, f)
+		rd = b.r.readHook(abs, rd)
 	}
-	w.ch.Reset(rd)
-	var size uint64
-	content := make([]chunk.ID, 0, 1)
-	for {
-		c, err := w.ch.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("%w: %s: %v", ErrUnreadable, job.abs, err)
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		id := chunk.Hash(c.Data)
-		content = append(content, id)
-		size += uint64(len(c.Data))
-		if b.markNew(id) {
-			if err := w.add(ctx, id, pack.DataBlob, c.Data); err != nil {
-				return err
-			}
-		}
+	content, size, err := w.chunkAll(ctx, abs, rd)
+	if err != nil {
+		return err
 	}
 	job.node.Content = content
 	job.node.Size = size
@@ -106,7 +97,7 @@ func (w *fileWorker) saveFile(ctx context.Context, job *fileJob) error {
 	// difference modulo 2^64 subtracts when it shrank.
 	b.bytes.Add(size - uint64(job.st.Size))
 	var after unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &after); err != nil || size != uint64(job.st.Size) ||
+	if err := unix.Fstat(fd, &after); err != nil || size != uint64(job.st.Size) ||
 		after.Mtim != job.st.Mtim || after.Ctim != job.st.Ctim || after.Size != job.st.Size || after.Ino != job.st.Ino {
 		b.mu.Lock()
 		b.changed = append(b.changed, job.rel)
@@ -118,6 +109,49 @@ func (w *fileWorker) saveFile(ctx context.Context, job *fileJob) error {
 	b.bytesRead.Add(size)
 	b.progress(int64(size))
 	return nil
+}
+
+// openFile opens the job's file in its directory's descriptor, and ends
+// the job's reference to it. O_NOFOLLOW: an entry swapped for a symlink
+// since the walk is not followed out of the tree; O_NONBLOCK: one swapped
+// for a FIFO does not block the worker.
+func (b *backup) openFile(job *fileJob) (int, error) {
+	dirfd, err := b.pool.pin(job.dir)
+	if err != nil {
+		b.pool.release(job.dir)
+		return -1, err
+	}
+	defer b.pool.done(job.dir)
+	return unix.Openat(dirfd, job.name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+}
+
+// chunkAll cuts rd, the content of the file abs, into chunks and adds the
+// new ones to the worker's pack; it returns the content's chunk IDs and
+// its size. Read errors are ErrUnreadable.
+func (w *fileWorker) chunkAll(ctx context.Context, abs string, rd io.Reader) ([]chunk.ID, uint64, error) {
+	w.ch.Reset(rd)
+	var size uint64
+	content := make([]chunk.ID, 0, 1)
+	for {
+		c, err := w.ch.Next()
+		if err == io.EOF {
+			return content, size, nil
+		}
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %s: %w", ErrUnreadable, abs, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		id := w.chunkID(c.Data)
+		content = append(content, id)
+		size += uint64(len(c.Data))
+		if w.b.markNew(id) {
+			if err := w.add(ctx, id, pack.DataBlob, c.Data); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
 }
 
 // add puts a new blob into the worker's pack and ships the pack when it

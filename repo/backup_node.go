@@ -3,13 +3,13 @@ package repo
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
-	"github.com/pkg/xattr"
 	"golang.org/x/sys/unix"
 
 	"github.com/sandsnap/sandsnap/manifest"
@@ -17,31 +17,31 @@ import (
 
 // readDir opens a directory and lists its entry names in byte order (the
 // order trees are sorted in). The caller closes the descriptor, which
-// serves the lstat of each entry. It reads with getdents directly: os.Open
-// and Readdirnames cost a third of a no-change backup's listing time.
+// serves the lstat of each entry. The backup opens directories relative to
+// their parent instead (dirPool); diff uses this.
 func readDir(dir string) (int, []string, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, nil, err
 	}
-	var names []string
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := unix.Getdents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			unix.Close(fd)
-			return -1, nil, err
-		}
-		if n <= 0 {
-			break
-		}
-		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	names, err := listNames(fd)
+	if err != nil {
+		unix.Close(fd)
+		return -1, nil, err
+	}
+	return fd, names, nil
+}
+
+// listNames lists the directory open as fd in byte order. It reads with
+// getdents directly (readNames): os.Open and Readdirnames cost a third of
+// a no-change backup's listing time.
+func listNames(fd int) ([]string, error) {
+	names, err := readNames(fd)
+	if err != nil {
+		return nil, err
 	}
 	sort.Strings(names)
-	return fd, names, nil
+	return names, nil
 }
 
 // excluded reports whether an entry matches an exclude pattern.
@@ -70,6 +70,15 @@ func (b *backup) skip(rel string, err error) bool {
 	return true
 }
 
+// skipOr returns nil when err is nil or when the entry rel is skipped
+// (SkipUnreadable), and err otherwise.
+func (b *backup) skipOr(rel string, err error) error {
+	if err == nil || b.skip(rel, err) {
+		return nil
+	}
+	return err
+}
+
 func (b *backup) progress(n int64) {
 	if b.opts.Progress != nil {
 		b.opts.Progress.Files.Add(1)
@@ -77,19 +86,20 @@ func (b *backup) progress(n int64) {
 	}
 }
 
-// nodeOf builds the metadata of one entry. ok is false for entries that
-// are not stored (sockets, devices), which are reported in Skipped.
-//
-// A file that the files cache vouches for keeps the parent's xattrs
-// without a llistxattr call: setting an xattr changes the ctime, which
-// the cache entry pins. That call is a third of a no-change backup's time.
-func (b *backup) nodeOf(abs, rel, name string, st *unix.Stat_t, pn *manifest.Node, cc cacheCheck) (manifest.Node, bool, error) {
+// nodeOf builds the metadata of the entry name in the directory dirfd,
+// lstat'ed as st, without its xattrs: who reads them depends on the
+// entry's kind (dirWalk.entry). ok is false for entries that are not
+// stored (sockets, devices), which are reported in Skipped.
+func (b *backup) nodeOf(dirfd int, name, rel string, st *unix.Stat_t) (manifest.Node, bool, error) {
 	n := manifest.Node{
 		Name:    name,
 		Mode:    st.Mode & 07777,
 		UID:     st.Uid,
 		GID:     st.Gid,
 		MtimeNs: st.Mtim.Nano(),
+	}
+	if err := manifest.ValidName(name); err != nil {
+		return n, false, fmt.Errorf("repo: %s: %w", b.abs(rel), err)
 	}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
@@ -100,37 +110,38 @@ func (b *backup) nodeOf(abs, rel, name string, st *unix.Stat_t, pn *manifest.Nod
 		}
 	case unix.S_IFDIR:
 		n.Type = manifest.TypeDir
-		b.dirs.Add(1)
 	case unix.S_IFLNK:
 		n.Type = manifest.TypeSymlink
-		target, err := os.Readlink(abs)
+		target, err := readlinkAt(dirfd, name, st.Size)
 		if err != nil {
-			return n, false, fmt.Errorf("repo: readlink %s: %w", abs, err)
+			return n, false, fmt.Errorf("repo: readlink %s: %w", b.abs(rel), err)
 		}
 		n.Target = target
-		b.symlinks.Add(1)
 	case unix.S_IFIFO:
 		n.Type = manifest.TypeFIFO
-		b.other.Add(1)
 	default:
 		b.mu.Lock()
 		b.skipped = append(b.skipped, Skipped{Path: rel, Reason: kindName(st.Mode) + " not supported"})
 		b.mu.Unlock()
 		return n, false, nil
 	}
-	if err := manifest.ValidName(name); err != nil {
-		return n, false, fmt.Errorf("repo: %s: %w", abs, err)
-	}
-	if n.Type == manifest.TypeFile && cc.vouches {
-		n.Xattrs = pn.Xattrs
-		return n, true, nil
-	}
-	xs, err := readXattrs(abs)
-	if err != nil {
-		return n, false, err
-	}
-	n.Xattrs = xs
 	return n, true, nil
+}
+
+// readlinkAt reads the target of the symlink name in dirfd; size is its
+// lstat size, which some filesystems report as 0.
+func readlinkAt(dirfd int, name string, size int64) (string, error) {
+	buf := make([]byte, max(size+1, 256))
+	for {
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < len(buf) {
+			return string(buf[:n]), nil
+		}
+		buf = make([]byte, 2*len(buf)) // grew since the lstat
+	}
 }
 
 func kindName(mode uint32) string {
@@ -145,32 +156,130 @@ func kindName(mode uint32) string {
 	return fmt.Sprintf("file type %#o", mode&unix.S_IFMT)
 }
 
-// readXattrs returns the extended attributes of an entry that a snapshot
-// carries (storedXattr), sorted.
+// xattrSource reads one entry's extended attributes. list fills buf with
+// the NUL-separated names, get one value; each returns the size needed
+// when buf is nil, and ERANGE when buf is too small, as the xattr calls do.
+type xattrSource struct {
+	list func(buf []byte) (int, error)
+	get  func(name string, buf []byte) (int, error)
+}
+
+// fdXattrs reads through an open file or directory.
+func fdXattrs(fd int) xattrSource {
+	return xattrSource{
+		list: func(buf []byte) (int, error) { return unix.Flistxattr(fd, buf) },
+		get:  func(name string, buf []byte) (int, error) { return unix.Fgetxattr(fd, name, buf) },
+	}
+}
+
+// pathXattrs reads by path, not following a final symlink.
+func pathXattrs(p string) xattrSource {
+	return xattrSource{
+		list: func(buf []byte) (int, error) { return unix.Llistxattr(p, buf) },
+		get:  func(name string, buf []byte) (int, error) { return unix.Lgetxattr(p, name, buf) },
+	}
+}
+
+// atXattrs reads the xattrs of name in the directory dirfd without
+// opening it (a file taken over from the parent, a FIFO): opening every
+// file would double the cost of a no-change backup. It lists with
+// listxattrat (Linux 6.13) and otherwise, like each get, goes through
+// /proc/self/fd/<dirfd>/<name>: a short path that the kernel resolves
+// through the open descriptor, whatever the directory's own path length.
+func (b *backup) atXattrs(dirfd int, name string) xattrSource {
+	proc := func() string { return "/proc/self/fd/" + strconv.Itoa(dirfd) + "/" + name }
+	return xattrSource{
+		list: func(buf []byte) (int, error) {
+			if !b.noXattrat.Load() {
+				n, err := listxattrat(dirfd, name, buf)
+				if err != unix.ENOSYS {
+					return n, err
+				}
+				b.noXattrat.Store(true)
+			}
+			return unix.Llistxattr(proc(), buf)
+		},
+		get: func(attr string, buf []byte) (int, error) { return unix.Lgetxattr(proc(), attr, buf) },
+	}
+}
+
+// listxattrat is listxattrat(2) with AT_SYMLINK_NOFOLLOW.
+func listxattrat(dirfd int, name string, buf []byte) (int, error) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return 0, err
+	}
+	var bp unsafe.Pointer
+	if len(buf) > 0 {
+		bp = unsafe.Pointer(&buf[0])
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_LISTXATTRAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
+		unix.AT_SYMLINK_NOFOLLOW, uintptr(bp), uintptr(len(buf)), 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// readXattrs returns the extended attributes of the entry at abs that a
+// snapshot carries (storedXattr), sorted. The backup reads through
+// descriptors instead; diff uses this.
 func readXattrs(abs string) ([]manifest.Xattr, error) {
-	names, err := xattr.LList(abs)
+	xs, err := storedXattrs(pathXattrs(abs))
+	if err != nil {
+		return nil, fmt.Errorf("repo: xattrs of %s: %w", abs, err)
+	}
+	return xs, nil
+}
+
+// storedXattrs returns the extended attributes from src that a snapshot
+// carries (storedXattr), sorted by name; none where the filesystem has no
+// xattrs.
+func storedXattrs(src xattrSource) ([]manifest.Xattr, error) {
+	list, err := xattrBytes(src.list)
 	if err != nil {
 		if unsupported(err) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("repo: list xattrs of %s: %w", abs, err)
+		return nil, fmt.Errorf("list: %w", err)
 	}
 	var out []manifest.Xattr
-	for _, name := range names {
+	for name := range strings.SplitSeq(string(list), "\x00") {
 		if !storedXattr(name) {
 			continue
 		}
-		v, err := xattr.LGet(abs, name)
+		v, err := xattrBytes(func(buf []byte) (int, error) { return src.get(name, buf) })
+		if errors.Is(err, unix.ENODATA) {
+			continue // removed since the listing
+		}
 		if err != nil {
-			if unsupported(err) || errors.Is(err, xattr.ENOATTR) {
-				continue
-			}
-			return nil, fmt.Errorf("repo: read xattr %s of %s: %w", name, abs, err)
+			return nil, fmt.Errorf("get %s: %w", name, err)
 		}
 		out = append(out, manifest.Xattr{Name: name, Value: v})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// xattrBytes runs an xattr call for its whole answer: once for the size,
+// then with a buffer of that size (again if it grew in between). Most
+// entries have no xattrs: one call, nothing allocated.
+func xattrBytes(call func(buf []byte) (int, error)) ([]byte, error) {
+	for {
+		size, err := call(nil)
+		if err != nil || size == 0 {
+			return nil, err
+		}
+		buf := make([]byte, size)
+		n, err := call(buf)
+		if err == unix.ERANGE {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return buf[:n], nil
+	}
 }
 
 func unsupported(err error) bool {

@@ -14,6 +14,8 @@ import (
 	"testing/iotest"
 	"time"
 
+	"github.com/sandsnap/sandsnap/chunk"
+	"github.com/sandsnap/sandsnap/manifest"
 	"github.com/sandsnap/sandsnap/store"
 	"github.com/sandsnap/sandsnap/store/mem"
 )
@@ -313,4 +315,38 @@ func TestBackupExcludes(t *testing.T) {
 	if h.Stats.Files != 2 {
 		t.Errorf("files = %d; want 2 (keep.js, a/keep.js)", h.Stats.Files)
 	}
+}
+
+// rootTree returns the root tree ID of snapshot id.
+func rootTree(t *testing.T, r *Repository, id chunk.ID) chunk.ID {
+	t.Helper()
+	s, err := r.Snapshot(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Tree
+}
+
+// nodeAt returns the node of rel (slash-separated) in snapshot id.
+func nodeAt(t *testing.T, r *Repository, id chunk.ID, rel string) *manifest.Node {
+	t.Helper()
+	ctx := context.Background()
+	tree, err := r.loadTree(ctx, rootTree(t, r, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(rel, "/")
+	for i, p := range parts {
+		n := findNode(tree, p)
+		if n == nil {
+			t.Fatalf("%s is not in the snapshot", rel)
+		}
+		if i == len(parts)-1 {
+			return n
+		}
+		if tree, err = r.loadTree(ctx, n.Subtree); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return nil
 }

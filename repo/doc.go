@@ -32,6 +32,14 @@
 // and mtime match the parent snapshot's entry reuses its chunk list
 // without being read.
 //
+// Every entry is reached relative to its directory's open descriptor
+// (openat, fstatat, readlinkat, xattrs through the open file), so paths
+// longer than PATH_MAX back up and no symlink is followed out of the
+// tree; a bounded number of directory descriptors stays open
+// (backup_dirs.go). A sparse file's holes are not read: they are served as
+// zeros from memory between the data extents that SEEK_DATA and SEEK_HOLE
+// report, so its chunks are those of the same bytes read densely.
+//
 // # Restore
 //
 // Restore plans in memory first (every tree, name and blob, checked before

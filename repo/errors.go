@@ -27,8 +27,8 @@ var (
 	ErrUnsafePath = errors.New("repo: unsafe path in snapshot")
 	// ErrNotDir: the backup source or restore target is not a directory.
 	ErrNotDir = errors.New("repo: not a directory")
-	// ErrUnreadable: a file could not be read during backup.
-	ErrUnreadable = errors.New("repo: unreadable file")
+	// ErrUnreadable: a file or directory could not be read during backup.
+	ErrUnreadable = errors.New("repo: unreadable")
 	// ErrAmbiguous: a short ID prefix matches more than one snapshot.
 	ErrAmbiguous = errors.New("repo: ambiguous snapshot ID prefix")
 	// ErrTargetRefused: a restore target that must not be made identical

@@ -61,7 +61,7 @@ every entry was saved: an interrupted or failed backup leaves no snapshot.`,
 		`HANDLE of an earlier snapshot of DIR: unchanged files are not read again; "auto": the snapshot DIR was last restored from or backed up as, found in the host cache (none if not found)`)
 	fl.BoolVar(&f.reread, "reread", false, "read every file, trusting neither the parent nor the host cache")
 	fl.StringArrayVar(&f.excludes, "exclude", nil, "leave out entries matching GLOB (repeatable; a GLOB with / matches paths from DIR)")
-	fl.BoolVar(&f.skipUnreadable, "skip-unreadable", false, "leave out and report unreadable files instead of failing")
+	fl.BoolVar(&f.skipUnreadable, "skip-unreadable", false, "leave out and report unreadable files and directories instead of failing")
 	fl.BoolVar(&f.json, "json", false, "print the handle as JSON")
 	return cmd
 }
