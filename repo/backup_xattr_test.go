@@ -16,14 +16,13 @@ import (
 )
 
 // POSIX ACL entry tags, as the kernel's system.posix_acl_* values carry
-// them (include/uapi/linux/posix_acl.h).
+// them (include/uapi/linux/posix_acl.h); aclGroupObj and aclMask are in
+// restore_acl.go.
 const (
-	aclUserObj  = 0x01
-	aclUser     = 0x02
-	aclGroupObj = 0x04
-	aclMask     = 0x10
-	aclOther    = 0x20
-	aclNoID     = 0xffffffff
+	aclUserObj = 0x01
+	aclUser    = 0x02
+	aclOther   = 0x20
+	aclNoID    = 0xffffffff
 )
 
 // aclValue encodes ACL entries (tag, permissions, id), sorted by tag and
