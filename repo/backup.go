@@ -176,6 +176,7 @@ type backup struct {
 	reused  map[chunk.ID]struct{} // blobs taken from the index (gc_writer.go)
 	entries []pack.Entry
 	skipped []Skipped
+	links   map[linkKey]*linkGroup // hard-linked inodes met so far (backup_links.go)
 	changed []string
 
 	files, dirs, symlinks, other, bytes atomic.Uint64
@@ -241,6 +242,11 @@ type fileJob struct {
 	node *manifest.Node
 	st   *unix.Stat_t
 	done func(error)
+	// group is the hard-link group of a file with several names
+	// (backup_links.go); stable is set by the worker when the file did
+	// not change while it was read.
+	group  *linkGroup
+	stable bool
 }
 
 // future is the eventual ID of a directory's tree. skipped means the
@@ -546,6 +552,15 @@ func (b *backup) parentSubtree(ctx context.Context, rel string, pn *manifest.Nod
 // third of a no-change backup's time.
 func (w *dirWalk) file(fd int, n *manifest.Node, rel string, st *unix.Stat_t, pn *manifest.Node) error {
 	b := w.b
+	var g *linkGroup
+	if n.LinkID != 0 {
+		g = b.linkGroup(st)
+		defer g.mu.Unlock()
+		if g.decided {
+			return w.linkedName(g, n, rel, st)
+		}
+		g.decided = true
+	}
 	cc := b.checkCache(rel, st, pn)
 	reused := b.reuse(n, pn, cc)
 	if reused && cc.vouches {
@@ -564,13 +579,41 @@ func (w *dirWalk) file(fd int, n *manifest.Node, rel string, st *unix.Stat_t, pn
 		b.opts.Progress.TotalBytes.Add(st.Size)
 	}
 	if reused {
+		if g != nil {
+			g.reused, g.node, g.st = true, *n, *st
+		}
 		b.rememberReused(rel, st, n, cc)
 		b.filesReused.Add(1)
 		b.progress(st.Size)
 		return nil
 	}
-	job := &fileJob{dir: w.d, name: n.Name, rel: rel, st: st, node: n, done: w.fileDone}
-	w.files = append(w.files, job)
+	w.files = append(w.files, &fileJob{dir: w.d, name: n.Name, rel: rel, st: st, node: n, done: w.fileDone, group: g})
+	return nil
+}
+
+// linkedName handles a further name of an inode whose first name the walk
+// has met: it copies the node taken over from the parent, or is queued so
+// that a worker copies the node the inode's read gives (saveLinked).
+func (w *dirWalk) linkedName(g *linkGroup, n *manifest.Node, rel string, st *unix.Stat_t) error {
+	b := w.b
+	b.files.Add(1)
+	if b.opts.Progress != nil {
+		b.opts.Progress.TotalFiles.Add(1)
+		b.opts.Progress.TotalBytes.Add(st.Size)
+	}
+	if !g.reused {
+		b.bytes.Add(uint64(st.Size))
+		w.files = append(w.files, &fileJob{dir: w.d, name: n.Name, rel: rel, st: st, node: n, done: w.fileDone, group: g})
+		return nil
+	}
+	copyInode(n, &g.node)
+	b.bytes.Add(n.Size)
+	b.noteReused(n.Content...)
+	b.filesReused.Add(1)
+	b.progress(int64(n.Size))
+	if b.fcNew != nil && sameStat(st, &g.st) {
+		b.fcNew.set(rel, fileStatOf(st, n))
+	}
 	return nil
 }
 

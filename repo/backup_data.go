@@ -28,9 +28,12 @@ func (b *backup) worker(ctx context.Context) error {
 	}()
 	for job := range b.jobs {
 		err := ctx.Err()
-		if err == nil {
+		switch {
+		case err == nil && job.group != nil:
+			err = w.saveLinked(ctx, job)
+		case err == nil:
 			err = w.saveFile(ctx, job)
-		} else {
+		default:
 			b.pool.release(job.dir) // never opened
 		}
 		// Only what could not be read is skipped: a failing pack or store
@@ -103,6 +106,7 @@ func (w *fileWorker) saveFile(ctx context.Context, job *fileJob) error {
 		b.changed = append(b.changed, job.rel)
 		b.mu.Unlock()
 	} else {
+		job.stable = true
 		b.remember(job.rel, job.st, job.node)
 	}
 	b.filesRead.Add(1)
