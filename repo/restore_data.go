@@ -378,13 +378,20 @@ func (x *restorer) writeTo(t target, data []byte, zero bool) error {
 	if !zero {
 		f.users--
 	}
-	f.left--
-	done := f.left == 0
+	// Only a placement written counts: a file whose write failed (no
+	// space) stays unfinished, so that cleanup removes it.
+	if err == nil {
+		f.left--
+	}
+	done := err == nil && f.left == 0
 	var cerr error
-	if f.fd >= 0 && f.users == 0 && (done || x.openFiles.Load() > maxOpenFiles) {
+	if f.fd >= 0 && f.users == 0 && (done || err != nil || x.openFiles.Load() > maxOpenFiles) {
 		cerr = unix.Close(f.fd)
 		f.fd = -1
 		x.openFiles.Add(-1)
+	}
+	if done && cerr != nil {
+		f.left, done = 1, false // the last write may not have reached the disk
 	}
 	f.mu.Unlock()
 	if err == nil {
