@@ -118,6 +118,12 @@ func (x *restorer) removeAt(ctx context.Context, dirfd int, name string) (uint64
 	default:
 		return 0, fmt.Errorf("remove: %w", err)
 	}
+	// A mount inside DIR (a volume, a bind mount) holds another
+	// filesystem's files, or files that live elsewhere too: they are
+	// never removed, whatever the snapshot lacks.
+	if isMountPoint(dirfd, name) {
+		return 0, fmt.Errorf("remove: %w", errMountInside)
+	}
 	sub, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return 0, fmt.Errorf("remove: %w", err)
@@ -131,21 +137,33 @@ func (x *restorer) removeAt(ctx context.Context, dirfd int, name string) (uint64
 		return 0, fmt.Errorf("remove: list: %w", err)
 	}
 	var count uint64
+	var mount error // the first mount found below: the rest is removed around it
 	for _, n := range names {
 		if err := ctx.Err(); err != nil {
 			return count, err
 		}
 		c, err := x.removeAt(ctx, sub, n)
 		count += c
-		if err != nil {
+		switch {
+		case errors.Is(err, errMountInside):
+			if mount == nil {
+				mount = below(n, err)
+			}
+		case err != nil:
 			return count, below(n, err)
 		}
+	}
+	if mount != nil {
+		return count, mount
 	}
 	if err := unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR); err != nil {
 		return count, removeErr(dirfd, name, err)
 	}
 	return count + 1, nil
 }
+
+// errMountInside refuses to remove a mount point inside the target.
+var errMountInside = errors.New("a mount point inside the target; sandsnap does not remove what another mount holds (unmount it, or restore elsewhere)")
 
 // removeErr explains a refused removal. EPERM, even to root, most often
 // means an inode flag on the entry or on the directory holding it
@@ -197,6 +215,11 @@ func (x *restorer) prepareDir(ctx context.Context, g *errgroup.Group, fd int, d 
 			}
 			n, err := x.removeAt(ctx, fd, name)
 			x.removed.Add(n)
+			if errors.Is(err, errMountInside) {
+				// The rest of the restore goes on; the mount stays, listed.
+				x.skip(joinRel(d.rel, name), "not removed: "+err.Error())
+				continue
+			}
 			if err != nil {
 				return atPath(joinRel(d.rel, name), err)
 			}
